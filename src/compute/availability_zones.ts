@@ -1,0 +1,3 @@
+import type { ComputePart } from './index.ts';
+
+export const availabilityZones: ComputePart = { migrations: [], async routes() {} };

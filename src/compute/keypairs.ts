@@ -1,0 +1,3 @@
+import type { ComputePart } from './index.ts';
+
+export const keypairs: ComputePart = { migrations: [], async routes() {} };

@@ -1,0 +1,12 @@
+// The slices of the compute API, in registration order.
+import type { ComputePart } from './index.ts';
+import { versions } from './versions.ts';
+import { flavors } from './flavors.ts';
+import { keypairs } from './keypairs.ts';
+import { quotas } from './quotas.ts';
+import { serverGroups } from './server_groups.ts';
+import { hypervisors } from './hypervisors.ts';
+import { availabilityZones } from './availability_zones.ts';
+import { servers } from './servers/index.ts';
+
+export const PARTS: ComputePart[] = [versions, hypervisors, availabilityZones, flavors, keypairs, quotas, serverGroups, servers];

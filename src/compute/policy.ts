@@ -1,0 +1,1 @@
+export const NOVA_POLICY: Record<string, string> = {};

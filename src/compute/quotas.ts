@@ -1,0 +1,3 @@
+import type { ComputePart } from './index.ts';
+
+export const quotas: ComputePart = { migrations: [], async routes() {} };

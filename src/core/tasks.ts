@@ -1,0 +1,216 @@
+// Durable task engine. A slow operation is a row in `tasks`, inserted in the same transaction as
+// the desired state it converges (Kubernetes-controller style), claimed by a worker under a
+// lease, retried with backoff, and resumed after a crash: a process that restarts with the same
+// node id reclaims its own running tasks at once, other nodes' tasks are reclaimed when their
+// lease runs out. Tasks on one resource run one at a time, in the order they were written.
+// Handlers must be idempotent: a task may run again after a crash at any point.
+import type { Database, Queryable, Tx } from './db/index.ts';
+import type { Migration } from './db/migrate.ts';
+import { uuid, nowIso } from './ids.ts';
+
+export interface TaskRecord {
+  id: string;
+  kind: string;
+  resource_id: string | null;
+  payload: any;
+  attempts: number;
+  max_attempts: number;
+}
+
+export interface TaskHandler {
+  run(task: TaskRecord): Promise<void>;
+  /** Called once when the task gives up (attempts exhausted or a PermanentError). */
+  onFailure?(task: TaskRecord, err: unknown): Promise<void>;
+}
+
+/** Thrown by a handler to give up at once, without retries. */
+export class PermanentError extends Error {}
+
+export interface EnqueueOptions {
+  resourceId?: string;
+  delayMs?: number;
+  maxAttempts?: number;
+}
+
+export const taskMigrations: Migration[] = [{
+  id: 'core-001-tasks',
+  sql: `CREATE TABLE tasks (
+    id TEXT PRIMARY KEY,
+    kind TEXT NOT NULL,
+    resource_id TEXT,
+    payload TEXT NOT NULL,
+    state TEXT NOT NULL,
+    attempts INTEGER NOT NULL DEFAULT 0,
+    max_attempts INTEGER NOT NULL DEFAULT 5,
+    seq BIGINT NOT NULL,
+    run_after BIGINT NOT NULL,
+    lease_until BIGINT NOT NULL DEFAULT 0,
+    owner TEXT,
+    last_error TEXT,
+    created_at TEXT NOT NULL,
+    updated_at TEXT NOT NULL
+  );
+  CREATE INDEX tasks_state_idx ON tasks (state, run_after);
+  CREATE INDEX tasks_resource_idx ON tasks (resource_id, seq)`,
+}];
+
+let lastSeq = 0;
+/** Monotonic within a process, roughly time-ordered across processes. */
+function nextSeq(): number {
+  lastSeq = Math.max(lastSeq + 1, Date.now() * 1000);
+  return lastSeq;
+}
+
+export interface TaskEngineOptions {
+  nodeId: string;
+  concurrency: number;
+  leaseMs?: number;
+  pollMs?: number;
+  log?: (msg: string, extra?: unknown) => void;
+}
+
+export class TaskEngine {
+  private handlers = new Map<string, TaskHandler>();
+  private running = new Map<string, Promise<void>>();
+  private timer?: NodeJS.Timeout;
+  private heartbeat?: NodeJS.Timeout;
+  private stopped = true;
+  private pumping = false;
+  private again = false;
+  private readonly leaseMs: number;
+  private readonly pollMs: number;
+
+  private db: Database;
+  private opts: TaskEngineOptions;
+  constructor(db: Database, opts: TaskEngineOptions) {
+    this.db = db;
+    this.opts = opts;
+    this.leaseMs = opts.leaseMs ?? 30_000;
+    this.pollMs = opts.pollMs ?? 250;
+  }
+
+  register(kind: string, handler: TaskHandler) {
+    if (this.handlers.has(kind)) throw new Error(`task kind ${kind} registered twice`);
+    this.handlers.set(kind, handler);
+  }
+
+  /** Writes a task in the caller's transaction; workers are woken once it commits. */
+  async enqueue(q: Queryable | Tx, kind: string, payload: unknown, o: EnqueueOptions = {}): Promise<string> {
+    const id = uuid();
+    const now = Date.now(), ts = nowIso();
+    await q.run(
+      `INSERT INTO tasks (id, kind, resource_id, payload, state, attempts, max_attempts, seq, run_after, lease_until, created_at, updated_at)
+       VALUES (?, ?, ?, ?, 'pending', 0, ?, ?, ?, 0, ?, ?)`,
+      [id, kind, o.resourceId ?? null, JSON.stringify(payload ?? null), o.maxAttempts ?? 5, nextSeq(), now + (o.delayMs ?? 0), ts, ts],
+    );
+    if ('afterCommit' in q) q.afterCommit(() => this.kick());
+    else this.kick();
+    return id;
+  }
+
+  async start() {
+    this.stopped = false;
+    // Our previous incarnation died holding these: take them back now rather than at lease expiry.
+    await this.db.run(`UPDATE tasks SET lease_until = 0 WHERE state = 'running' AND owner = ?`, [this.opts.nodeId]);
+    this.heartbeat = setInterval(() => {
+      if (!this.running.size) return;
+      const ids = [...this.running.keys()];
+      this.db.run(`UPDATE tasks SET lease_until = ? WHERE owner = ? AND state = 'running' AND id IN (${ids.map(() => '?').join(',')})`,
+        [Date.now() + this.leaseMs, this.opts.nodeId, ...ids]).catch((e) => this.opts.log?.('task heartbeat failed', e));
+    }, Math.max(1000, this.leaseMs / 3));
+    this.heartbeat.unref();
+    this.kick();
+  }
+
+  /** Stops claiming and waits (up to graceMs) for running tasks; unfinished ones are resumed on restart. */
+  async stop(graceMs = 5000) {
+    this.stopped = true;
+    clearTimeout(this.timer);
+    clearInterval(this.heartbeat);
+    await Promise.race([Promise.allSettled([...this.running.values()]), new Promise((r) => setTimeout(r, graceMs).unref())]);
+  }
+
+  kick() {
+    if (this.stopped) return;
+    if (this.pumping) { this.again = true; return; }
+    clearTimeout(this.timer);
+    this.pumping = true;
+    this.pump().catch((e) => this.opts.log?.('task claim failed', e)).finally(() => {
+      this.pumping = false;
+      if (this.stopped) return;
+      if (this.again) { this.again = false; setImmediate(() => this.kick()); return; }
+      this.timer = setTimeout(() => this.kick(), this.pollMs);
+      this.timer.unref();
+    });
+  }
+
+  /** Resolves when no task is pending (due now) or running anywhere. For tests and benchmarks. */
+  async idle(timeoutMs = 30_000): Promise<void> {
+    const deadline = Date.now() + timeoutMs;
+    for (;;) {
+      const r = await this.db.get<{ n: number }>(
+        `SELECT COUNT(*) AS n FROM tasks WHERE state = 'running' OR (state = 'pending' AND run_after <= ?)`, [Date.now()]);
+      if (!Number(r?.n)) return;
+      if (Date.now() > deadline) throw new Error('tasks still running after timeout');
+      await new Promise((res) => setTimeout(res, 20));
+    }
+  }
+
+  private async pump() {
+    const free = this.opts.concurrency - this.running.size;
+    if (free <= 0) return;
+    const claimed = await this.claim(free);
+    for (const t of claimed) {
+      const p = this.execute(t).finally(() => { this.running.delete(t.id); this.kick(); });
+      this.running.set(t.id, p);
+    }
+    if (claimed.length === free) this.again = true;
+  }
+
+  private async claim(limit: number): Promise<TaskRecord[]> {
+    const now = Date.now();
+    const kinds = [...this.handlers.keys()];
+    if (!kinds.length) return [];
+    const busy = [...this.running.keys()];
+    return this.db.tx(async (t) => {
+      const skip = t.dialect === 'postgres' ? ' FOR UPDATE SKIP LOCKED' : '';
+      const rows = await t.all<any>(
+        `SELECT id, kind, resource_id, payload, attempts, max_attempts FROM tasks t
+         WHERE ((t.state = 'pending' AND t.run_after <= ?) OR (t.state = 'running' AND t.lease_until < ?))
+           AND t.kind IN (${kinds.map(() => '?').join(',')})
+           ${busy.length ? `AND t.id NOT IN (${busy.map(() => '?').join(',')})` : ''}
+           AND (t.resource_id IS NULL OR NOT EXISTS (
+             SELECT 1 FROM tasks o WHERE o.resource_id = t.resource_id AND o.seq < t.seq AND o.state IN ('pending', 'running')))
+         ORDER BY t.seq LIMIT ?${skip}`,
+        [now, now, ...kinds, ...busy, limit]);
+      const out: TaskRecord[] = [];
+      for (const r of rows) {
+        const u = await t.run(
+          `UPDATE tasks SET state = 'running', owner = ?, lease_until = ?, attempts = attempts + 1, updated_at = ? WHERE id = ?`,
+          [this.opts.nodeId, now + this.leaseMs, nowIso(), r.id]);
+        if (u.changes) out.push({ ...r, payload: JSON.parse(r.payload), attempts: Number(r.attempts) + 1, max_attempts: Number(r.max_attempts) });
+      }
+      return out;
+    });
+  }
+
+  private async execute(task: TaskRecord) {
+    const h = this.handlers.get(task.kind)!;
+    try {
+      await h.run(task);
+      await this.db.run(`DELETE FROM tasks WHERE id = ? AND owner = ?`, [task.id, this.opts.nodeId]);
+    } catch (err) {
+      const msg = err instanceof Error ? err.message : String(err);
+      const last = err instanceof PermanentError || task.attempts >= task.max_attempts;
+      if (last) {
+        this.opts.log?.(`task ${task.kind} ${task.id} failed: ${msg}`);
+        try { await h.onFailure?.(task, err); } catch (e) { this.opts.log?.(`task ${task.kind} onFailure failed`, e); }
+        await this.db.run(`UPDATE tasks SET state = 'failed', last_error = ?, updated_at = ? WHERE id = ?`, [msg, nowIso(), task.id]);
+      } else {
+        const backoff = Math.min(30_000, 100 * 2 ** task.attempts);
+        await this.db.run(`UPDATE tasks SET state = 'pending', run_after = ?, last_error = ?, updated_at = ? WHERE id = ?`,
+          [Date.now() + backoff, msg, nowIso(), task.id]);
+      }
+    }
+  }
+}

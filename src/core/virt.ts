@@ -1,0 +1,131 @@
+// The virtualization driver seam, in the spirit of Nova's ComputeDriver. Nova's compute tasks
+// call only this; the embedded vSphere simulator (src/drivers/simulator) implements it today, a
+// real vCenter driver over the vim25 SOAP API (src/drivers/vsphere) comes later. Every call is
+// idempotent where Nova needs it to be: spawn of an existing VM with the same uuid succeeds,
+// destroy of a missing VM succeeds, power actions that are already in effect succeed.
+import type { Readable } from 'node:stream';
+
+/** Nova's power_state codes. */
+export const PowerState = { NOSTATE: 0, RUNNING: 1, PAUSED: 3, SHUTDOWN: 4, CRASHED: 6, SUSPENDED: 7 } as const;
+export type PowerStateCode = (typeof PowerState)[keyof typeof PowerState];
+
+/** A compute node: in VIO each vCenter cluster is one Nova compute node. */
+export interface ComputeNodeInfo {
+  /** hypervisor_hostname, stable across restarts, e.g. "domain-c8.<vcenter-uuid>" */
+  nodename: string;
+  /** Nova's service host for this node (we run one "compute service" per cluster). */
+  host: string;
+  clusterName: string;
+  hypervisorType: string; // 'VMware vCenter Server'
+  hypervisorVersion: number; // e.g. 8000002 for 8.0.2
+  hostIp: string;
+  vcpus: number;
+  memoryMb: number;
+  localGb: number; // free+used capacity of the datastores usable for instances
+  localGbUsed: number;
+  cpuInfo: Record<string, unknown>;
+  availabilityZone?: string;
+}
+
+export interface FlavorSpec {
+  id: string;
+  name: string;
+  vcpus: number;
+  memoryMb: number;
+  rootGb: number;
+  ephemeralGb: number;
+  swapMb: number;
+  extraSpecs: Record<string, string>;
+}
+
+export interface ImageSpec {
+  id: string;
+  name: string;
+  diskFormat: string;
+  containerFormat: string;
+  size: number;
+  checksum?: string;
+  properties: Record<string, string>;
+  /** Opens the image bytes (streamed from Glance's store); called only when the datastore cache lacks it. */
+  open(): Promise<Readable>;
+}
+
+export interface InstanceSpec {
+  uuid: string;
+  name: string; // display name
+  hostname: string;
+  projectId: string;
+  userId: string;
+  nodename: string; // the cluster chosen by the scheduler
+  flavor: FlavorSpec;
+  userData?: string; // base64 as given to Nova
+  keyData?: string;
+  metadata: Record<string, string>;
+}
+
+export interface InstanceInfo {
+  uuid: string;
+  powerState: PowerStateCode;
+  nodename: string;
+  host: string; // the ESXi host DRS placed the VM on
+  vcpus: number;
+  memoryMb: number;
+}
+
+/** A persistent disk (a Cinder volume's VMDK) to attach. */
+export interface DiskSpec {
+  volumeId: string;
+  datastore: string;
+  path: string; // "[datastore] volumes/volume-<id>.vmdk"
+  sizeGb: number;
+}
+
+/** A NIC for a Neutron port. */
+export interface VifSpec {
+  portId: string;
+  macAddress: string;
+  networkId: string;
+  portGroup: string;
+}
+
+export interface SnapshotResult {
+  diskFormat: string; // 'vmdk'
+  containerFormat: string; // 'bare'
+  stream: Readable;
+}
+
+export interface ComputeDriver {
+  readonly name: string; // 'simulator' | 'vsphere'
+  /** Connects and discovers inventory. */
+  init(): Promise<void>;
+  close(): Promise<void>;
+  listNodes(): Promise<ComputeNodeInfo[]>;
+  /** Uuids of every VM this cloud owns on the backend (tagged as ours), for reconciliation. */
+  listInstances(): Promise<string[]>;
+  getInfo(uuid: string): Promise<InstanceInfo | null>;
+
+  spawn(instance: InstanceSpec, image: ImageSpec | null): Promise<InstanceInfo>;
+  destroy(uuid: string): Promise<void>;
+  reboot(uuid: string, type: 'SOFT' | 'HARD'): Promise<void>;
+  powerOff(uuid: string): Promise<void>;
+  powerOn(uuid: string): Promise<void>;
+  pause(uuid: string): Promise<void>;
+  unpause(uuid: string): Promise<void>;
+  suspend(uuid: string): Promise<void>;
+  resume(uuid: string): Promise<void>;
+  rescue(uuid: string, image: ImageSpec | null): Promise<void>;
+  unrescue(uuid: string): Promise<void>;
+  snapshot(uuid: string): Promise<SnapshotResult>;
+  /** Resize: reconfigure CPU/memory and grow the root disk; the VM ends powered as before. */
+  resize(uuid: string, flavor: FlavorSpec): Promise<void>;
+  /** Undo a resize not yet confirmed. */
+  revertResize(uuid: string, oldFlavor: FlavorSpec): Promise<void>;
+  confirmResize(uuid: string): Promise<void>;
+  rebuild(instance: InstanceSpec, image: ImageSpec | null): Promise<void>;
+  /** Shelve offload keeps nothing on the cluster; unshelve spawns again from the snapshot. */
+  attachDisk(uuid: string, disk: DiskSpec): Promise<void>;
+  detachDisk(uuid: string, volumeId: string): Promise<void>;
+  attachInterface(uuid: string, vif: VifSpec): Promise<void>;
+  detachInterface(uuid: string, portId: string): Promise<void>;
+  getConsoleOutput(uuid: string): Promise<string>;
+}

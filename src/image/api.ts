@@ -1,0 +1,43 @@
+// What the image service offers the other services in-process (Nova boots from images and
+// snapshots into them; Cinder will create volumes from them and upload volumes to them).
+import type { Readable } from 'node:stream';
+import type { AuthContext } from '../core/auth.ts';
+
+export interface ImageRecord {
+  id: string;
+  name: string | null;
+  status: string; // queued | saving | active | killed | deleted | pending_delete | deactivated | uploading | importing
+  visibility: 'public' | 'private' | 'shared' | 'community';
+  owner: string | null;
+  diskFormat: string | null;
+  containerFormat: string | null;
+  size: number | null;
+  virtualSize: number | null;
+  checksum: string | null;
+  osHashAlgo: string | null;
+  osHashValue: string | null;
+  minDisk: number;
+  minRam: number;
+  protected: boolean;
+  tags: string[];
+  /** Every additional (user or base) property, e.g. vmware_ostype, image_type, instance_uuid. */
+  properties: Record<string, string>;
+  createdAt: string;
+  updatedAt: string;
+}
+
+export interface ImageApi {
+  /** The image if `auth` may see it (null auth: no visibility check, for internal use); else null. */
+  get(imageId: string, auth: AuthContext | null): Promise<ImageRecord | null>;
+  /** Streams the stored bytes of an active image. */
+  open(imageId: string): Promise<Readable>;
+  /** Creates a queued image owned by the caller's project, e.g. a server snapshot (Nova's createImage). */
+  create(auth: AuthContext, fields: {
+    name: string; visibility?: ImageRecord['visibility']; diskFormat?: string; containerFormat?: string;
+    minDisk?: number; minRam?: number; properties?: Record<string, string>;
+  }): Promise<ImageRecord>;
+  /** Stores the bytes of a queued image (size, checksum, os_hash computed) and makes it active. */
+  upload(imageId: string, data: Readable, formats?: { diskFormat?: string; containerFormat?: string }): Promise<ImageRecord>;
+  /** Deletes an image and its data (e.g. a snapshot whose upload failed). Idempotent. */
+  delete(imageId: string): Promise<void>;
+}

@@ -1,0 +1,24 @@
+// `npm start`: the whole cloud in the foreground. VISTACK_DATA_DIR (default ./data) holds all
+// state; VISTACK_PORT (default 5000) is the port on 127.0.0.1. SIGTERM/SIGINT stop it cleanly.
+import { startCloud, writeCloudsYaml } from './app.ts';
+
+const t0 = performance.now();
+const cloud = await startCloud();
+const clouds = writeCloudsYaml(cloud);
+const ms = Math.round(performance.now() - t0);
+console.log(`Vistack is ready in ${ms} ms (${cloud.ctx.driver.name} driver, ${cloud.ctx.db.dialect} database)
+  auth URL:    ${cloud.authUrl}
+  admin:       user admin, password ${cloud.config.adminPassword}, project admin (domain Default)
+  demo:        user demo, password ${cloud.config.demoPassword}, project demo
+  clouds.yaml: ${clouds}
+  try:         OS_CLIENT_CONFIG_FILE=${clouds} openstack --os-cloud vistack server list`);
+
+let stopping = false;
+for (const sig of ['SIGTERM', 'SIGINT'] as const) {
+  process.on(sig, async () => {
+    if (stopping) return;
+    stopping = true;
+    await cloud.close();
+    process.exit(0);
+  });
+}
