@@ -10,7 +10,6 @@ export type ErrorRenderer = (err: ApiError, req: FastifyRequest) => { body: unkn
 export function buildHttpServer(ctx: Context, modules: ServiceModule[], loggerInstance?: any): FastifyInstance {
   const app: FastifyInstance = Fastify({
     loggerInstance,
-    disableRequestLogging: true,
     bodyLimit: 1024 * 1024,
     // Nova's and Glance's negative tests send very long ids and expect 404, not 414.
     routerOptions: { ignoreTrailingSlash: true, maxParamLength: 4096 },
