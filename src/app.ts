@@ -17,8 +17,9 @@ import { createDriver } from './drivers/index.ts';
 import { identity } from './identity/index.ts';
 import { image } from './image/index.ts';
 import { compute } from './compute/index.ts';
+import { simulatorAdmin } from './drivers/simulator/admin.ts';
 
-export const MODULES: ServiceModule[] = [identity, image, compute];
+export const MODULES: ServiceModule[] = [identity, image, compute, simulatorAdmin];
 
 export interface Cloud {
   config: Config;

@@ -82,6 +82,18 @@ function check(tok: string): Check {
     const want = String(value(t)).toLowerCase();
     return (c.roles ?? []).some((r: string) => r.toLowerCase() === want);
   };
+  // A literal on the left (`None:%(target.role.domain_id)s`, `'member':%(role)s`) is compared
+  // with the target value, as oslo.policy's GenericCheck does (None matches a null target value).
+  if (/^(None|True|False|'.*'|-?\d+)$/.test(kind)) {
+    const lit = /^'.*'$/.test(kind) ? kind.slice(1, -1) : kind;
+    return (c, t) => {
+      const sub = /^%\((.+)\)s$/.exec(match);
+      if (!sub) return lit === match;
+      const want = lookup(t, sub[1]);
+      if (want === undefined) return false;
+      return lit === (want === null ? 'None' : typeof want === 'boolean' ? (want ? 'True' : 'False') : String(want));
+    };
+  }
   return (c, t) => {
     const want = value(t);
     const have = lookup(c, kind);

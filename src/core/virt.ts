@@ -129,3 +129,26 @@ export interface ComputeDriver {
   detachInterface(uuid: string, portId: string): Promise<void>;
   getConsoleOutput(uuid: string): Promise<string>;
 }
+
+/** Raised by a driver when the VM of an instance does not exist on the backend (Nova's InstanceNotFound). */
+export class InstanceNotFound extends Error {
+  readonly uuid: string;
+  constructor(uuid: string) {
+    super(`Instance ${uuid} could not be found.`);
+    this.name = 'InstanceNotFound';
+    this.uuid = uuid;
+  }
+}
+
+/**
+ * Any other backend failure, carrying the vSphere fault name (e.g. 'InvalidPowerState',
+ * 'InsufficientResourcesFault', 'NoDiskSpace') so callers can decide what to do.
+ */
+export class VirtDriverError extends Error {
+  readonly fault: string;
+  constructor(fault: string, message: string) {
+    super(message);
+    this.name = 'VirtDriverError';
+    this.fault = fault;
+  }
+}
