@@ -76,7 +76,7 @@ export async function startCloud(overrides: Partial<Config> = {}, env: NodeJS.Pr
       if (closed) return;
       closed = true;
       await app.close();
-      for (const m of [...MODULES].reverse()) await m.stop?.();
+      for (const m of [...MODULES].reverse()) await m.stop?.(ctx);
       await tasks.stop();
       await driver.close();
       await db.close();

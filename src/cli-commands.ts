@@ -1,7 +1,13 @@
 // The admin commands, by name. Modules add theirs here.
+import { SIM_COMMANDS } from './drivers/simulator/cli.ts';
+import { IDENTITY_COMMANDS } from './identity/cli.ts';
+
 export interface Command {
   help: string;
   run(args: string[]): Promise<void>;
 }
 
-export const COMMANDS: Record<string, Command> = {};
+export const COMMANDS: Record<string, Command> = {
+  ...SIM_COMMANDS,
+  ...IDENTITY_COMMANDS,
+};

@@ -5,6 +5,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { startCloud, type Cloud } from './app.ts';
 import type { Config } from './core/config.ts';
+import { resetPostgres } from './core/db/testing.ts';
 
 export interface TestCloud extends Cloud {
   url: string; // base URL, e.g. http://127.0.0.1:40123
@@ -32,17 +33,6 @@ export async function startTestCloud(overrides: Partial<Config> = {}): Promise<T
       if (!overrides.dataDir) rmSync(dataDir, { recursive: true, force: true });
     },
   });
-}
-
-async function resetPostgres(url: string) {
-  const { default: pg } = await import('pg');
-  const c = new pg.Client({ connectionString: url });
-  await c.connect();
-  try {
-    await c.query('DROP SCHEMA public CASCADE; CREATE SCHEMA public;');
-  } finally {
-    await c.end();
-  }
 }
 
 export interface Session {

@@ -59,5 +59,6 @@ export interface ServiceModule {
   seed?(ctx: Context): Promise<void>;
   /** Background loops (reconcilers); stopped by stop(). */
   start?(ctx: Context): Promise<void>;
-  stop?(): Promise<void>;
+  /** Receives the same context as init(): one process may run several clouds (tests). */
+  stop?(ctx: Context): Promise<void>;
 }

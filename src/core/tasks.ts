@@ -117,7 +117,7 @@ export class TaskEngine {
       const ids = [...this.running.keys()];
       this.db.run(`UPDATE tasks SET lease_until = ? WHERE owner = ? AND state = 'running' AND id IN (${ids.map(() => '?').join(',')})`,
         [Date.now() + this.leaseMs, this.opts.nodeId, ...ids]).catch((e) => this.opts.log?.('task heartbeat failed', e));
-    }, Math.max(1000, this.leaseMs / 3));
+    }, Math.max(20, this.leaseMs / 3)); // three beats per lease: one lost write does not lose the lease
     this.heartbeat.unref();
     this.kick();
   }
@@ -144,12 +144,15 @@ export class TaskEngine {
     });
   }
 
-  /** Resolves when no task is pending (due now) or running anywhere. For tests and benchmarks. */
+  /**
+   * Resolves when no task is running, due now, or waiting to be retried, anywhere (tasks enqueued
+   * with a delay for later are not waited for). For tests and benchmarks.
+   */
   async idle(timeoutMs = 30_000): Promise<void> {
     const deadline = Date.now() + timeoutMs;
     for (;;) {
       const r = await this.db.get<{ n: number }>(
-        `SELECT COUNT(*) AS n FROM tasks WHERE state = 'running' OR (state = 'pending' AND run_after <= ?)`, [Date.now()]);
+        `SELECT COUNT(*) AS n FROM tasks WHERE state = 'running' OR (state = 'pending' AND (run_after <= ? OR attempts > 0))`, [Date.now()]);
       if (!Number(r?.n)) return;
       if (Date.now() > deadline) throw new Error('tasks still running after timeout');
       await new Promise((res) => setTimeout(res, 20));
@@ -202,14 +205,19 @@ export class TaskEngine {
     } catch (err) {
       const msg = err instanceof Error ? err.message : String(err);
       const last = err instanceof PermanentError || task.attempts >= task.max_attempts;
+      // A worker whose lease ran out (stalled, partitioned) no longer owns the task: another node
+      // has taken it over, so this late failure must neither reschedule it nor fail it.
+      const mine = `id = ? AND owner = ? AND state = 'running'`;
       if (last) {
+        if (!(await this.db.get(`SELECT id FROM tasks WHERE ${mine}`, [task.id, this.opts.nodeId]))) return;
         this.opts.log?.(`task ${task.kind} ${task.id} failed: ${msg}`);
         try { await h.onFailure?.(task, err); } catch (e) { this.opts.log?.(`task ${task.kind} onFailure failed`, e); }
-        await this.db.run(`UPDATE tasks SET state = 'failed', last_error = ?, updated_at = ? WHERE id = ?`, [msg, nowIso(), task.id]);
+        await this.db.run(`UPDATE tasks SET state = 'failed', last_error = ?, updated_at = ? WHERE ${mine}`,
+          [msg, nowIso(), task.id, this.opts.nodeId]);
       } else {
         const backoff = Math.min(30_000, 100 * 2 ** task.attempts);
-        await this.db.run(`UPDATE tasks SET state = 'pending', run_after = ?, last_error = ?, updated_at = ? WHERE id = ?`,
-          [Date.now() + backoff, msg, nowIso(), task.id]);
+        await this.db.run(`UPDATE tasks SET state = 'pending', run_after = ?, last_error = ?, updated_at = ? WHERE ${mine}`,
+          [Date.now() + backoff, msg, nowIso(), task.id, this.opts.nodeId]);
       }
     }
   }

@@ -10,6 +10,7 @@ import { FernetKeys } from './fernet.ts';
 import { RevocationList } from './revoke.ts';
 import { TokenProvider, TokenError, ALLOW_EXPIRED_WINDOW_MS } from './tokens.ts';
 import { PasswordHasher } from './passwords.ts';
+import { CatalogCache } from './catalog.ts';
 
 export const DEFAULT_DOMAIN_ID = 'default';
 /** Keystone's stand-in for "no domain" in role rows (global roles), so UNIQUE(name, domain_id) works. */
@@ -24,6 +25,7 @@ export class Keystone {
   readonly revocations: RevocationList;
   readonly tokens: TokenProvider;
   readonly hasher: PasswordHasher;
+  readonly catalog: CatalogCache;
 
   constructor(ctx: Context) {
     this.ctx = ctx;
@@ -35,6 +37,7 @@ export class Keystone {
     this.revocations = new RevocationList(ctx.db, expiry + ALLOW_EXPIRED_WINDOW_MS + 60_000);
     this.tokens = new TokenProvider(this.fernet, this.revocations);
     this.hasher = new PasswordHasher();
+    this.catalog = new CatalogCache(ctx.db);
   }
 
   /** Base URL of the v3 API for links, e.g. http://127.0.0.1:5000/identity/v3 */
@@ -65,8 +68,20 @@ export class Keystone {
     return this.ctx.policy.check(rule, credentials(auth), target);
   }
 
+  private keyTimer: NodeJS.Timeout | undefined;
+
+  /** Background refreshes: revocation events from other processes, rotated Fernet keys. */
+  start() {
+    this.revocations.start();
+    this.keyTimer = setInterval(() => {
+      try { this.fernet.load(); } catch (e) { this.ctx.log.error('reading the Fernet keys failed', e); }
+    }, 10_000);
+    this.keyTimer.unref();
+  }
+
   async close() {
     this.revocations.stop();
+    if (this.keyTimer) clearInterval(this.keyTimer);
     await this.hasher.close();
   }
 }

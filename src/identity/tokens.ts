@@ -4,6 +4,7 @@
 // token in a bounded cache of decrypted tokens), checks expiry and asks the in-memory
 // revocation list. Changes that would alter a token's roles revoke it instead.
 import { randomBytes } from 'node:crypto';
+import { deflateRawSync, inflateRawSync } from 'node:zlib';
 import type { AuthContext } from '../core/auth.ts';
 import type { FernetKeys } from './fernet.ts';
 import type { RevocationList, TokenValues } from './revoke.ts';
@@ -49,7 +50,8 @@ function encode(p: TokenPayload): Buffer {
   const scope = p.project ? ['p', p.project.id, p.project.name, p.project.domainId, p.project.domainName]
     : p.domain ? ['d', p.domain.id, p.domain.name]
       : p.system ? ['s', p.system] : null;
-  return Buffer.from(JSON.stringify([
+  // Deflated: a token travels in every request header, and ids and role names repeat.
+  return deflateRawSync(JSON.stringify([
     PAYLOAD_VERSION, p.userId, p.userName, p.userDomainId, p.userDomainName, p.methods, p.auditIds,
     p.issuedAt, p.expiresAt, scope, p.roles.flatMap((r) => [r.id, r.name]), p.isAdminProject ? 1 : 0,
     p.appCred ? [p.appCred.id, p.appCred.name, p.appCred.restricted ? 1 : 0] : 0,
@@ -57,7 +59,7 @@ function encode(p: TokenPayload): Buffer {
 }
 
 function decode(buf: Buffer): TokenPayload {
-  const a = JSON.parse(buf.toString('utf8'));
+  const a = JSON.parse(inflateRawSync(buf, { maxOutputLength: 1 << 16 }).toString('utf8'));
   if (!Array.isArray(a) || a[0] !== PAYLOAD_VERSION || a.length !== 13) throw new TokenError('invalid');
   const [, userId, userName, userDomainId, userDomainName, methods, auditIds, issuedAt, expiresAt, scope, flatRoles, adm, ac] = a;
   const roles: RoleRef[] = [];

@@ -1,3 +1,82 @@
-import type { ServiceModule } from '../core/service.ts';
+// Glance v2 at /image: images, their data (filesystem store under <dataDir>/images), members,
+// tags, the interoperable import (glance-direct) and schemas, with Glance's policies and error
+// format. Other services use it in-process through ctx.services.image (ImageApi).
+import { join } from 'node:path';
+import { PermanentError } from '../core/tasks.ts';
+import type { Context, ServiceModule } from '../core/service.ts';
+import type { ImageApi } from './api.ts';
+import { migrations } from './db.ts';
+import { GLANCE_POLICY } from './policy.ts';
+import { imageRoutes } from './routes.ts';
+import { seedImages } from './seed.ts';
+import { ImageService, ImportFailed } from './service.ts';
+import { FileStore, StagingArea } from './store.ts';
 
-export const image: ServiceModule = { name: 'image', prefix: '/image', migrations: [], async routes() {} };
+const services = new WeakMap<Context, ImageService>();
+
+/** The image service of a running cloud (tests and tools reach past HTTP with it). */
+export const imageService = (ctx: Context): ImageService => {
+  const s = services.get(ctx);
+  if (!s) throw new Error('image module not initialised');
+  return s;
+};
+
+function imageApi(svc: ImageService): ImageApi {
+  return {
+    get: (id, auth) => svc.get(id, auth),
+    open: (id) => svc.open(id),
+    create: (auth, fields) => svc.createImage(auth, fields),
+    upload: (id, data, formats) => svc.uploadData(id, data, formats),
+    delete: (id) => svc.remove(id),
+  };
+}
+
+/** image_size_cap, from VISTACK_IMAGE_SIZE_CAP (bytes); Glance's default is 1 TiB. */
+function sizeCap(): number | undefined {
+  const v = process.env.VISTACK_IMAGE_SIZE_CAP;
+  return v && /^\d+$/.test(v) ? Number(v) : undefined;
+}
+
+export const image: ServiceModule = {
+  name: 'image',
+  prefix: '/image',
+  migrations,
+  policy: GLANCE_POLICY,
+  catalog: [{ type: 'image', name: 'glance', path: '/image' }],
+
+  async init(ctx: Context) {
+    const root = join(ctx.config.dataDir, 'images');
+    const cap = sizeCap();
+    const svc = new ImageService(ctx, new FileStore(root), new StagingArea(join(root, 'staging')), cap ? { sizeCap: cap } : {});
+    services.set(ctx, svc);
+    ctx.services.image = imageApi(svc);
+    ctx.tasks.register('image.import', {
+      async run(task) {
+        try {
+          await svc.runImport(task.payload.imageId, task.payload.taskId);
+        } catch (e) {
+          if (e instanceof ImportFailed) throw new PermanentError(e.message);
+          throw e;
+        }
+      },
+      async onFailure(task, err) {
+        await svc.failImport(task.payload.imageId, task.payload.taskId, err instanceof Error ? err.message : String(err));
+      },
+    });
+  },
+
+  async routes(app, ctx) {
+    await imageRoutes(app, ctx, imageService(ctx));
+  },
+
+  async seed(ctx) {
+    if (ctx.config.seed) await seedImages(ctx, imageService(ctx));
+  },
+
+  async start(ctx) {
+    const svc = imageService(ctx);
+    await (svc.store as FileStore).cleanTemporary();
+    await svc.staging.cleanTemporary();
+    await svc.recover();
+  },
+};

@@ -7,7 +7,11 @@ export interface Migration {
 }
 
 export async function migrate(db: Database, migrations: Migration[]): Promise<number> {
-  await db.run('CREATE TABLE IF NOT EXISTS schema_migrations (id TEXT PRIMARY KEY, applied_at TEXT NOT NULL)');
+  // Under the lock too: on PostgreSQL two concurrent CREATE TABLE IF NOT EXISTS can still collide.
+  await db.tx(async (t) => {
+    await t.lock('schema_migrations');
+    await t.run('CREATE TABLE IF NOT EXISTS schema_migrations (id TEXT PRIMARY KEY, applied_at TEXT NOT NULL)');
+  });
   const done = new Set((await db.all<{ id: string }>('SELECT id FROM schema_migrations')).map((r) => r.id));
   let applied = 0;
   for (const m of migrations) {

@@ -16,7 +16,8 @@ export function toPg(sql: string): string {
   return out;
 }
 
-const norm = (p: Param) => (p === undefined ? null : p);
+// Booleans are stored as INTEGER 0/1 (the common subset); pg would send 'true', which INTEGER rejects.
+const norm = (p: Param) => (p === undefined ? null : typeof p === 'boolean' ? (p ? 1 : 0) : p);
 
 export class PostgresDatabase implements Database {
   readonly dialect = 'postgres' as const;
@@ -43,6 +44,7 @@ export class PostgresDatabase implements Database {
     const client = await this.pool.connect();
     const hooks: Array<() => void> = [];
     const t = new PgTx(client, hooks);
+    let broken: Error | undefined;
     try {
       await client.query('BEGIN');
       const result = await fn(t);
@@ -50,10 +52,11 @@ export class PostgresDatabase implements Database {
       for (const h of hooks) queueMicrotask(h);
       return result;
     } catch (err) {
-      await client.query('ROLLBACK').catch(() => {});
+      // A connection that cannot even roll back is dropped rather than handed to the next caller.
+      await client.query('ROLLBACK').catch((e) => { broken = e; });
       throw err;
     } finally {
-      client.release();
+      client.release(broken);
     }
   }
 

@@ -1,4 +1,5 @@
 import { DatabaseSync, type StatementSync } from 'node:sqlite';
+import { AsyncLocalStorage } from 'node:async_hooks';
 import { mkdirSync } from 'node:fs';
 import { dirname } from 'node:path';
 import type { Database, Param, Row, Tx } from './index.ts';
@@ -7,10 +8,13 @@ import { Mutex } from '../mutex.ts';
 // node:sqlite is synchronous and has one connection, so a transaction must not interleave with
 // other statements: a process-wide mutex serialises transactions, and statements outside a
 // transaction wait while one is open. Statements are cached by SQL text.
+// A statement (or a new tx) on the Database from inside one of its own open transactions would
+// wait for itself forever; it is refused with an error naming the mistake instead.
 export class SqliteDatabase implements Database {
   readonly dialect = 'sqlite' as const;
   private stmts = new Map<string, StatementSync>();
   private mutex = new Mutex();
+  private current = new AsyncLocalStorage<SqliteTx>();
   private db: DatabaseSync;
   private constructor(db: DatabaseSync) { this.db = db; }
 
@@ -40,7 +44,15 @@ export class SqliteDatabase implements Database {
     return { changes: Number(r.changes) };
   }
 
+  private checkNotInsideTx() {
+    const open = this.current.getStore();
+    if (open && !open.done) {
+      throw new Error('Database used inside one of its own transactions: use the transaction handle instead (it would wait for itself forever)');
+    }
+  }
+
   private async outside<T>(fn: () => T): Promise<T> {
+    this.checkNotInsideTx();
     if (!this.mutex.locked) return fn();
     return this.mutex.run(async () => fn());
   }
@@ -48,14 +60,15 @@ export class SqliteDatabase implements Database {
   async get<T = Row>(sql: string, params?: Param[]) { return (await this.all<T>(sql, params))[0]; }
   run(sql: string, params?: Param[]) { return this.outside(() => this.execRun(sql, params)); }
 
-  tx<T>(fn: (t: Tx) => Promise<T>): Promise<T> {
+  async tx<T>(fn: (t: Tx) => Promise<T>): Promise<T> {
+    this.checkNotInsideTx();
     return this.mutex.run(async () => {
       const hooks: Array<() => void> = [];
       const t = new SqliteTx(this, hooks);
       this.db.exec('BEGIN IMMEDIATE');
       let result: T;
       try {
-        result = await fn(t);
+        result = await this.current.run(t, () => fn(t));
         this.db.exec('COMMIT');
       } catch (err) {
         try { this.db.exec('ROLLBACK'); } catch { /* already rolled back */ }

@@ -92,8 +92,10 @@ export function renderConsole(vm: VirtualMachine): string {
     switch (ev.e) {
       case 'boot': out.push(...bootLines(vm, ev.t, n, false)); break;
       case 'boot-rescue': out.push(...bootLines(vm, ev.t, n, true)); break;
-      case 'reboot': out.push(...shutdownLines(vm, n, true), ...bootLines(vm, ev.t, n, !!vm.rescued)); break;
-      case 'reset': out.push(...bootLines(vm, ev.t, n, !!vm.rescued)); break;
+      case 'reboot': out.push(...shutdownLines(vm, n, true), ...bootLines(vm, ev.t, n, false)); break;
+      case 'reboot-rescue': out.push(...shutdownLines(vm, n, true), ...bootLines(vm, ev.t, n, true)); break;
+      case 'reset': out.push(...bootLines(vm, ev.t, n, false)); break;
+      case 'reset-rescue': out.push(...bootLines(vm, ev.t, n, true)); break;
       case 'shutdown': out.push(...shutdownLines(vm, n, false)); break;
       case 'poweroff': break; // a hard power-off leaves nothing on the console
       case 'suspend': out.push('PM: suspend entry (deep)'); break;

@@ -11,7 +11,7 @@ import {
 import { SimVCenter, fault, GiB, BOOT_WRITE_BYTES } from './vcenter.ts';
 import { renderConsole } from './console.ts';
 import { sparseVmdkStream } from './vmdk.ts';
-import type { Datastore, FaultRule, PowerStateName, TaskInfo, VirtualDisk, VirtualMachine } from './model.ts';
+import type { Allocation, Datastore, FaultRule, PowerStateName, TaskInfo, VirtualDisk, VirtualMachine } from './model.ts';
 
 export { SimVCenter } from './vcenter.ts';
 export type { FaultRule, TaskInfo } from './model.ts';
@@ -133,14 +133,17 @@ export class SimulatorDriver implements ComputeDriver {
   }
 
   /** One power-state task: checks the state when the task runs, as vCenter does (InvalidPowerState). */
-  private power(vm: VirtualMachine, task: string, from: PowerStateName[], to: PowerStateName, event: string): Promise<VirtualMachine> {
+  private power(vm: VirtualMachine, task: string, from: PowerStateName[], to: PowerStateName, event: string, also?: (v: VirtualMachine) => void): Promise<VirtualMachine> {
     const vc = this.vcenter;
     return vc.task(task, this.ent(vm), () => vc.mutateVm(vm.name, (v) => {
+      also?.(v);
       if (!from.includes(v.powerState)) {
         throw fault('InvalidPowerState', `The attempted operation cannot be performed in the current state (${v.powerState}).`);
       }
+      if (to === 'poweredOn' && (v.powerState === 'poweredOff' || v.powerState === 'suspended')) admit(vc, v);
       v.powerState = to;
-      vc.addEvent(v, event);
+      // The console shows what booted: remember whether it was the rescue disk.
+      vc.addEvent(v, (event === 'reboot' || event === 'reset') && v.rescued ? `${event}-rescue` : event);
       if (event === 'boot' || event === 'boot-rescue' || event === 'reboot' || event === 'reset') {
         // A booting guest writes to its thin boot disk: the datastore's free space shrinks.
         const d = v.disks.find((x) => x.key === v.bootDisk) ?? v.disks.find((x) => x.kind === 'root');
@@ -149,12 +152,13 @@ export class SimulatorDriver implements ComputeDriver {
     }));
   }
 
-  private powerOnTask(vm: VirtualMachine) {
+  private powerOnTask(vm: VirtualMachine, also?: (v: VirtualMachine) => void) {
     return this.power(vm, 'PowerOnVM_Task', ['poweredOff', 'suspended'], 'poweredOn',
-      vm.powerState === 'suspended' ? 'resume' : vm.rescued ? 'boot-rescue' : 'boot');
+      vm.powerState === 'suspended' ? 'resume' : vm.rescued ? 'boot-rescue' : 'boot', also);
   }
   private powerOffTask(vm: VirtualMachine) {
-    return this.power(vm, 'PowerOffVM_Task', ['poweredOn', 'suspended', 'paused'], 'poweredOff', 'poweroff');
+    // Nova stops a running guest cleanly first: its console shows the shutdown.
+    return this.power(vm, 'PowerOffVM_Task', ['poweredOn', 'suspended', 'paused'], 'poweredOff', vm.powerState === 'poweredOn' ? 'shutdown' : 'poweroff');
   }
   private async ensureOff(vm: VirtualMachine): Promise<VirtualMachine> {
     return vm.powerState === 'poweredOff' ? vm : this.powerOffTask(vm);
@@ -202,6 +206,7 @@ export class SimulatorDriver implements ComputeDriver {
         if (!cluster) throw fault('NotFound', `Compute node ${instance.nodename} is not a cluster of vCenter ${vc.uuid}`);
         const ds = vc.pickDatastore(cluster.moref, (image?.size ?? 0));
         const ent = { name: instance.uuid, displayName: instance.name };
+        const hw = flavorHardware(instance.flavor.extraSpecs ?? {});
         const cached = image ? await vc.ensureImageCached(ds, image, ent) : null;
         vm = await vc.task('CreateVM_Task', ent, () => vc.createVm((moref) => {
           const host = vc.pickHost(cluster.moref);
@@ -211,7 +216,7 @@ export class SimulatorDriver implements ComputeDriver {
           return {
             moref, name: instance.uuid, cluster: cluster.moref, host: host.moref, datastore: ds.moref,
             powerState: 'poweredOff', vcpus: instance.flavor.vcpus, memoryMb: instance.flavor.memoryMb,
-            guestId: image?.properties?.vmware_ostype ?? 'otherGuest64',
+            guestId: image?.properties?.vmware_ostype ?? 'otherGuest64', ...hw,
             annotation: this.annotation(instance, image),
             extraConfig: {
               [OWNER_KEY]: OWNER, 'vistack.display-name': instance.name, 'vistack.project-id': instance.projectId,
@@ -224,8 +229,9 @@ export class SimulatorDriver implements ComputeDriver {
         }));
       }
       if (!vm.spawned) {
-        if (vm.powerState !== 'poweredOn') vm = await this.powerOnTask(vm);
-        vm = vc.mutateVm(vm.name, (v) => { v.spawned = true; });
+        // The first power-on completes the spawn (one write); a VM found running only needs the mark.
+        const done = (v: VirtualMachine) => { v.spawned = true; };
+        vm = vm.powerState === 'poweredOn' ? vc.mutateVm(vm.name, done) : await this.powerOnTask(vm, done);
       }
       return this.info(vm);
     });
@@ -377,13 +383,18 @@ export class SimulatorDriver implements ComputeDriver {
       const eph = vm.disks.find((d) => d.kind === 'ephemeral');
       if (root && flavor.rootGb > 0 && flavor.rootGb * GiB < root.capacityKb * 1024) throw fault('ResizeError', 'Unable to shrink disk.');
       if (eph && flavor.ephemeralGb * GiB < eph.capacityKb * 1024) throw fault('ResizeError', 'Unable to shrink ephemeral disk.');
+      const hw = flavorHardware(flavor.extraSpecs ?? {});
       const wasState = vm.resizeBackup ? undefined : vm.powerState;
       if (!vm.resizeBackup) {
         vm = await this.ensureOff(vm);
         const prior = wasState!;
         vm = await vc.task('ReconfigVM_Task', this.ent(vm), () => vc.mutateVm(uuid, (v) => {
           if (v.resizeBackup) return;
-          v.resizeBackup = { vcpus: v.vcpus, memoryMb: v.memoryMb, flavorId: v.flavorId, disks: structuredClone(v.disks), powerState: prior };
+          v.resizeBackup = {
+            vcpus: v.vcpus, memoryMb: v.memoryMb, flavorId: v.flavorId, disks: structuredClone(v.disks), powerState: prior,
+            ...(v.cpuAllocation ? { cpuAllocation: v.cpuAllocation } : {}), ...(v.memoryAllocation ? { memoryAllocation: v.memoryAllocation } : {}),
+          };
+          setAllocations(v, hw);
           v.vcpus = flavor.vcpus;
           v.memoryMb = flavor.memoryMb;
           v.flavorId = flavor.id;
@@ -420,12 +431,14 @@ export class SimulatorDriver implements ComputeDriver {
         if (v.resizeBackup) {
           const b = v.resizeBackup;
           v.vcpus = b.vcpus; v.memoryMb = b.memoryMb; v.flavorId = b.flavorId;
+          setAllocations(v, b);
           // The original disks come back; disks attached since (volumes, rescue) stay.
           const keep = v.disks.filter((d) => d.kind === 'volume');
           v.disks = [...b.disks.filter((d) => d.kind !== 'volume'), ...keep];
           delete v.resizeBackup;
         } else {
           v.vcpus = oldFlavor.vcpus; v.memoryMb = oldFlavor.memoryMb; v.flavorId = oldFlavor.id;
+          setAllocations(v, flavorHardware(oldFlavor.extraSpecs ?? {}));
         }
       }));
       if ((backup?.powerState ?? 'poweredOn') === 'poweredOn') await this.powerOnTask(vm);
@@ -477,7 +490,7 @@ export class SimulatorDriver implements ComputeDriver {
       if (vm.disks.some((d) => d.volumeId === disk.volumeId)) return;
       const ds = vc.datastoreByName(disk.datastore);
       if (!ds) throw fault('NotFound', `Datastore ${disk.datastore} does not exist`);
-      if (!disk.path.startsWith(`[${ds.name}] `)) throw fault('InvalidDatastorePath', `Datastore path '${disk.path}' is not on datastore ${ds.name}`);
+      if (vc.parseDsPath(disk.path).ds !== ds) throw fault('InvalidDatastorePath', `Datastore path '${disk.path}' is not on datastore ${ds.name}`);
       if (!ds.clusters.includes(vm.cluster)) throw fault('InvalidDatastore', `Datastore ${ds.name} is not mounted on the hosts of VM ${uuid}`);
       if (!(disk.sizeGb > 0)) throw fault('InvalidArgument', `Invalid volume size ${disk.sizeGb}`);
       const other = vc.allVms().find((v) => v.name !== uuid && v.disks.some((d) => d.path === disk.path));
@@ -564,4 +577,68 @@ function nextKey(used: Set<number>, base: number): number {
 function versionNumber(v: string): number {
   const [a = 0, b = 0, c = 0] = v.split('.').map((x) => Number(x) || 0);
   return a * 1_000_000 + b * 1000 + c;
+}
+
+/**
+ * vSphere resource allocation from Nova's VMware extra specs (quota:cpu_limit, quota:cpu_reservation,
+ * quota:cpu_shares_level, quota:cpu_shares_share and the memory_ ones), and vmware:hw_version.
+ */
+export function flavorHardware(extraSpecs: Record<string, string>): { cpuAllocation?: Allocation; memoryAllocation?: Allocation; hwVersion?: string } {
+  const out: { cpuAllocation?: Allocation; memoryAllocation?: Allocation; hwVersion?: string } = {};
+  const int = (k: string, min: number) => {
+    const v = extraSpecs[k];
+    if (v === undefined) return undefined;
+    if (!/^-?\d+$/.test(v.trim()) || Number(v) < min) throw fault('InvalidArgument', `Extra spec ${k}=${v} must be an integer >= ${min}`);
+    return Number(v);
+  };
+  for (const res of ['cpu', 'memory'] as const) {
+    const limit = int(`quota:${res}_limit`, -1);
+    const reservation = int(`quota:${res}_reservation`, 0);
+    const level = extraSpecs[`quota:${res}_shares_level`];
+    const share = int(`quota:${res}_shares_share`, 0);
+    if (limit === undefined && reservation === undefined && level === undefined && share === undefined) continue;
+    if (level !== undefined && !['low', 'normal', 'high', 'custom'].includes(level)) {
+      throw fault('InvalidArgument', `Extra spec quota:${res}_shares_level must be low, normal, high or custom`);
+    }
+    if (level === 'custom' && share === undefined) throw fault('InvalidArgument', `quota:${res}_shares_level=custom needs quota:${res}_shares_share`);
+    out[res === 'cpu' ? 'cpuAllocation' : 'memoryAllocation'] = {
+      limit: limit ?? -1, reservation: reservation ?? 0,
+      shares: level === 'custom' ? { level, shares: share } : { level: (level ?? 'normal') as Allocation['shares']['level'] },
+    };
+  }
+  const hw = extraSpecs['vmware:hw_version'];
+  if (hw !== undefined) {
+    if (!/^vmx-\d{2}$/.test(hw)) throw fault('InvalidArgument', `Extra spec vmware:hw_version=${hw} must look like vmx-19`);
+    out.hwVersion = hw;
+  }
+  return out;
+}
+
+function setAllocations(v: VirtualMachine, a: { cpuAllocation?: Allocation; memoryAllocation?: Allocation }) {
+  if (a.cpuAllocation) v.cpuAllocation = a.cpuAllocation; else delete v.cpuAllocation;
+  if (a.memoryAllocation) v.memoryAllocation = a.memoryAllocation; else delete v.memoryAllocation;
+}
+
+/**
+ * vSphere admission control at power-on: the reservations of the running VMs on a host may not
+ * exceed its capacity (only VMs with reservations are checked; without, memory overcommits).
+ */
+function admit(vc: SimVCenter, vm: VirtualMachine) {
+  const cpu = vm.cpuAllocation?.reservation ?? 0;
+  const mem = vm.memoryAllocation?.reservation ?? 0;
+  if (!cpu && !mem) return;
+  const host = vc.host(vm.host)!;
+  let cpuUsed = 0;
+  let memUsed = 0;
+  for (const o of vc.allVms()) {
+    if (o.host !== vm.host || o.name === vm.name || (o.powerState !== 'poweredOn' && o.powerState !== 'paused')) continue;
+    cpuUsed += o.cpuAllocation?.reservation ?? 0;
+    memUsed += o.memoryAllocation?.reservation ?? 0;
+  }
+  if (mem && memUsed + mem > host.memoryMb) {
+    throw fault('InsufficientResourcesFault', `Insufficient memory resources on host ${host.name}: ${mem} MB reserved needed, ${host.memoryMb - memUsed} MB unreserved`);
+  }
+  if (cpu && cpuUsed + cpu > host.cores * host.mhz) {
+    throw fault('InsufficientResourcesFault', `Insufficient CPU resources on host ${host.name}: ${cpu} MHz reserved needed, ${host.cores * host.mhz - cpuUsed} MHz unreserved`);
+  }
 }

@@ -80,7 +80,17 @@ export interface VirtualNic {
 export interface VmEvent { t: number; e: string }
 
 /** What resize() changed, so revertResize() can put it back (vSphere keeps the original VM). */
-export interface ResizeBackup { vcpus: number; memoryMb: number; flavorId: string; disks: VirtualDisk[]; powerState: PowerStateName }
+export interface ResizeBackup {
+  vcpus: number; memoryMb: number; flavorId: string; disks: VirtualDisk[]; powerState: PowerStateName;
+  cpuAllocation?: Allocation; memoryAllocation?: Allocation;
+}
+
+/** vSphere ResourceAllocationInfo, from Nova's quota:{cpu,memory}_{limit,reservation,shares_*} extra specs. */
+export interface Allocation {
+  limit: number; // MHz or MB, -1 = unlimited
+  reservation: number;
+  shares: { level: 'low' | 'normal' | 'high' | 'custom'; shares?: number };
+}
 
 export interface VirtualMachine {
   moref: string; // vm-NNN
@@ -93,6 +103,11 @@ export interface VirtualMachine {
   vcpus: number;
   memoryMb: number;
   guestId: string;
+  /** Virtual hardware version, e.g. 'vmx-19' (flavor extra spec vmware:hw_version). */
+  hwVersion?: string;
+  /** Present only when the flavor sets quota:* extra specs (keeps the common VM small). */
+  cpuAllocation?: Allocation;
+  memoryAllocation?: Allocation;
   annotation: string;
   extraConfig: Record<string, string>;
   disks: VirtualDisk[];

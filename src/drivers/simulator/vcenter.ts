@@ -3,7 +3,7 @@
 // placement, thin-provisioned datastore accounting and the datastore image cache. The driver in
 // index.ts composes these operations the way Nova's vmwareapi driver composes vim25 calls, so a
 // real vCenter driver can mirror it call for call.
-import { createReadStream, createWriteStream, existsSync, mkdirSync, renameSync, rmSync, statSync } from 'node:fs';
+import { createReadStream, createWriteStream, existsSync, mkdirSync, readdirSync, renameSync, rmSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { randomUUID } from 'node:crypto';
 import { pipeline } from 'node:stream/promises';
@@ -54,19 +54,28 @@ export class SimVCenter {
   private taskReserved = 0;
   private closed = false;
 
-  constructor(opts: { dataDir: string; latencyMs?: number }) {
+  /** readOnly: a view of another process's simulator (the CLI); it never writes. */
+  constructor(opts: { dataDir: string; latencyMs?: number; readOnly?: boolean }) {
     this.dir = inventoryDir(opts.dataDir);
     this.latencyMs = opts.latencyMs ?? 0;
-    mkdirSync(this.dir, { recursive: true });
-    this.store = new InventoryStore(inventoryFile(opts.dataDir));
-    ensureInventory(this.store, this.dir);
-    this.uuid = this.store.getMeta('instance_uuid')!;
+    const file = inventoryFile(opts.dataDir);
+    if (opts.readOnly) {
+      if (!existsSync(file)) throw new Error(`No simulator inventory at ${file}`);
+      this.store = new InventoryStore(file, { readOnly: true });
+      this.closed = false;
+    } else {
+      mkdirSync(this.dir, { recursive: true });
+      this.store = new InventoryStore(file);
+      ensureInventory(this.store, this.dir);
+      removePartialCopies(join(this.dir, 'datastores'));
+    }
+    this.uuid = this.store.getMeta('instance_uuid') ?? '';
     this.version = this.store.getMeta('version') ?? '8.0.2';
     this.build = this.store.getMeta('build') ?? '';
     this.nextId = Number(this.store.getMeta('next_id') ?? 100);
     // Task ids are reserved in blocks so a task costs no write of its own, and never repeat.
     this.taskSeq = Number(this.store.getMeta('task_reserved') ?? this.nextId * 10);
-    this.reserveTasks();
+    if (!opts.readOnly) this.reserveTasks();
     this.objs = this.store.loadObjects();
     for (const ds of this.objs.datastores) this.dsUse.set(ds.moref, { committed: 0, provisioned: 0 });
     for (const h of this.objs.hosts) this.hostLoad.set(h.moref, { vms: 0, vcpus: 0, memoryMb: 0 });
@@ -381,6 +390,82 @@ export class SimVCenter {
     });
   }
 
+  /** Destroy_Task on a port group; refused while NICs are connected to it (ResourceInUse). */
+  async destroyPortgroup(name: string): Promise<boolean> {
+    const pg = this.portgroupByName(name);
+    if (!pg) return false;
+    return this.task('Destroy_Task', { moref: pg.moref, name: pg.name }, () => {
+      if (pg.uplink) throw fault('InvalidArgument', `Port group ${name} is the switch's uplink port group`);
+      const user = this.allVms().find((vm) => vm.nics.some((n) => n.portgroup === pg.moref));
+      if (user) throw fault('ResourceInUse', `Port group ${name} is in use by VM ${user.name}`);
+      this.store.tx(() => this.store.db.prepare('DELETE FROM objects WHERE moref = ?').run(pg.moref));
+      this.objs.portgroups = this.objs.portgroups.filter((p) => p !== pg);
+      return true;
+    });
+  }
+
+  // ---- datastore files (volume VMDKs) ------------------------------------------------------
+
+  /** Parses "[ds] folder/file.vmdk" into its datastore and relative path. */
+  parseDsPath(path: string): { ds: Datastore; rel: string } {
+    const m = /^\[([^\]]+)\] (\S.*)$/.exec(path);
+    if (!m) throw fault('InvalidDatastorePath', `Invalid datastore path '${path}'`);
+    const ds = this.datastoreByName(m[1]);
+    if (!ds) throw fault('NotFound', `Datastore ${m[1]} does not exist`);
+    if (m[2].split('/').some((x) => x === '..' || x === '.')) throw fault('InvalidDatastorePath', `Invalid datastore path '${path}'`);
+    return { ds, rel: m[2] };
+  }
+
+  /** CreateVirtualDisk_Task: a thin VMDK of sizeGb (a Cinder volume's backing). */
+  async createVirtualDisk(path: string, sizeGb: number, props: Record<string, unknown> = {}): Promise<DatastoreFile> {
+    const { ds } = this.parseDsPath(path);
+    if (!Number.isInteger(sizeGb) || sizeGb < 1) throw fault('InvalidArgument', `Invalid disk size ${sizeGb}`);
+    return this.task('CreateVirtualDisk_Task', { moref: ds.moref, name: path }, () => {
+      if (this.files.has(path) || this.vmUsingPath(path)) throw fault('FileAlreadyExists', `File ${path} already exists`);
+      const f: DatastoreFile = { path, datastore: ds.moref, kind: 'volume', capacityKb: sizeGb * 1024 * 1024, committed: 0, props };
+      this.store.tx(() => this.putFile(f));
+      return f;
+    });
+  }
+
+  /** ExtendVirtualDisk_Task on a volume VMDK (and the devices that reference it); never shrinks. */
+  extendVirtualDisk(path: string, sizeGb: number): Promise<DatastoreFile> {
+    const f = this.files.get(path);
+    if (!f) return Promise.reject(fault('FileNotFound', `File ${path} was not found`));
+    return this.task('ExtendVirtualDisk_Task', { moref: f.datastore, name: path }, () => {
+      const cur = this.files.get(path);
+      if (!cur) throw fault('FileNotFound', `File ${path} was not found`);
+      const kbNew = sizeGb * 1024 * 1024;
+      if (kbNew < cur.capacityKb) throw fault('InvalidArgument', `Cannot shrink ${path}`);
+      const next = { ...cur, capacityKb: kbNew };
+      const users = this.allVms().filter((vm) => vm.disks.some((d) => d.path === path));
+      const updated = users.map((vm) => {
+        const v = structuredClone(vm);
+        for (const d of v.disks) if (d.path === path) d.capacityKb = kbNew;
+        return [vm, v] as const;
+      });
+      this.store.tx(() => { this.putFile(next); for (const [, v] of updated) this.store.putVm(v); });
+      for (const [prev, v] of updated) { this.account(prev, -1); this.account(v, 1); this.vms.set(v.name, v); }
+      return next;
+    });
+  }
+
+  /** DeleteDatastoreFile_Task on a volume VMDK; refused while a VM uses it (FileLocked). */
+  deleteDatastoreFile(path: string): Promise<void> {
+    const f = this.files.get(path);
+    if (!f) return Promise.reject(fault('FileNotFound', `File ${path} was not found`));
+    return this.task('DeleteDatastoreFile_Task', { moref: f.datastore, name: path }, () => {
+      const user = this.vmUsingPath(path);
+      if (user) throw fault('FileLocked', `Unable to access file ${path} since it is locked (in use by ${user.name})`);
+      this.store.tx(() => this.deleteFile(path));
+    });
+  }
+
+  vmUsingPath(path: string): VirtualMachine | undefined {
+    for (const vm of this.vms.values()) if (vm.disks.some((d) => d.path === path)) return vm;
+    return undefined;
+  }
+
   // ---- reporting -----------------------------------------------------------------------------
 
   describeVm(vm: VirtualMachine) {
@@ -398,6 +483,9 @@ export class SimVCenter {
       numCpu: vm.vcpus,
       memoryMB: vm.memoryMb,
       guestId: vm.guestId,
+      hwVersion: vm.hwVersion ?? 'vmx-19',
+      cpuAllocation: vm.cpuAllocation ?? { limit: -1, reservation: 0, shares: { level: 'normal' } },
+      memoryAllocation: vm.memoryAllocation ?? { limit: -1, reservation: 0, shares: { level: 'normal' } },
       hostname: vm.hostname,
       flavorId: vm.flavorId,
       rescued: !!vm.rescued,
@@ -465,6 +553,7 @@ export function validateFault(input: unknown): FaultRule {
     bad("'latencyMs' must be an integer between 0 and 600000 for action 'latency'");
   }
   if (action !== 'latency' && b.latencyMs !== undefined) bad("'latencyMs' only applies to action 'latency'");
+  if (action !== 'fail' && (b.fault !== undefined || b.message !== undefined)) bad("'fault' and 'message' only apply to action 'fail'");
   let remaining: number | null = action === 'latency' ? null : 1;
   if (b.count !== undefined) {
     if (b.count === null) remaining = null;
@@ -483,3 +572,15 @@ export function validateFault(input: unknown): FaultRule {
 
 export type { PowerStateName };
 export { GiB, MiB };
+
+/** Image copies cut short by a crash leave "*.part-<uuid>" files: remove them at start. */
+function removePartialCopies(root: string) {
+  if (!existsSync(root)) return;
+  for (const ds of readdirSync(root)) {
+    const cache = join(root, ds, 'vistack_image_cache');
+    if (!existsSync(cache)) continue;
+    for (const img of readdirSync(cache)) {
+      for (const f of readdirSync(join(cache, img))) if (f.includes('.part-')) rmSync(join(cache, img, f), { force: true });
+    }
+  }
+}

@@ -1,0 +1,235 @@
+// Compute nodes, services, availability zones, aggregates and version discovery through HTTP:
+// the nodes come from the simulator's clusters, usage from the instances table, admin-only
+// policies, microversion differences (2.28, 2.53, 2.88 ...), enable/disable/force-down/delete.
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { startTestCloud, login, type TestCloud, type Session } from '../testing.ts';
+import { listSchedulableNodes, syncComputeNodes } from './hypervisors.ts';
+import { availabilityZoneExists } from './availability_zones.ts';
+
+let cloud: TestCloud;
+let admin: Session;
+let demo: Session;
+const V = (v: string) => ({ 'OpenStack-API-Version': `compute ${v}` });
+
+before(async () => {
+  cloud = await startTestCloud();
+  admin = await login(cloud, 'admin');
+  demo = await login(cloud, 'demo', cloud.config.demoPassword, 'demo');
+});
+after(async () => { await cloud?.close(); });
+
+test('version discovery is public and describes v2.0 and v2.1', async () => {
+  const r = await fetch(`${cloud.url}/compute/`);
+  assert.equal(r.status, 200);
+  const body = await r.json();
+  assert.deepEqual(body.versions.map((v: any) => v.id), ['v2.0', 'v2.1']);
+  const v21 = body.versions[1];
+  assert.equal(v21.status, 'CURRENT');
+  assert.equal(v21.min_version, '2.1');
+  assert.match(v21.version, /^2\.\d+$/);
+  for (const v of body.versions) {
+    const self = v.links.find((l: any) => l.rel === 'self').href;
+    const doc = await (await fetch(self)).json();
+    assert.deepEqual(doc.version.links.filter((l: any) => l.rel === 'self'), [{ rel: 'self', href: self }]);
+    assert.equal(doc.version.id, v.id);
+    assert.ok(doc.version['media-types'].length);
+  }
+  assert.equal((await fetch(`${cloud.url}/compute/v2.1`)).status, 200);
+});
+
+test('nodes are synced from the driver, one nova-compute service per node host', async () => {
+  const driverNodes = await cloud.ctx.driver.listNodes();
+  assert.ok(driverNodes.length >= 1);
+  const r = await admin.json('GET', '/compute/v2.1/os-hypervisors/detail');
+  assert.equal(r.status, 200);
+  assert.equal(r.body.hypervisors.length, driverNodes.length);
+  const h = r.body.hypervisors[0];
+  const n = driverNodes.find((d) => d.nodename === h.hypervisor_hostname)!;
+  assert.ok(n);
+  assert.equal(typeof h.id, 'number');
+  assert.equal(h.state, 'up');
+  assert.equal(h.status, 'enabled');
+  assert.equal(h.hypervisor_type, 'VMware vCenter Server');
+  assert.equal(h.vcpus, n.vcpus);
+  assert.equal(h.memory_mb, n.memoryMb);
+  assert.equal(h.local_gb, n.localGb);
+  assert.equal(typeof h.cpu_info, 'string'); // a JSON string before 2.28
+  assert.equal(h.running_vms, 0);
+  assert.equal(h.service.host, n.host);
+
+  const v253 = await admin.json('GET', '/compute/v2.1/os-hypervisors/detail', undefined, V('2.53'));
+  const u = v253.body.hypervisors[0];
+  assert.match(u.id, /^[0-9a-f-]{36}$/);
+  assert.match(u.service.id, /^[0-9a-f-]{36}$/);
+  assert.equal(typeof u.cpu_info, 'object');
+  const v288 = await admin.json('GET', '/compute/v2.1/os-hypervisors/detail', undefined, V('2.79'));
+  assert.ok('vcpus' in v288.body.hypervisors[0]);
+
+  const show = await admin.json('GET', `/compute/v2.1/os-hypervisors/${u.id}`, undefined, V('2.53'));
+  assert.equal(show.body.hypervisor.hypervisor_hostname, u.hypervisor_hostname);
+  assert.equal((await admin.json('GET', `/compute/v2.1/os-hypervisors/${h.id}`, undefined, V('2.53'))).status, 400);
+  assert.equal((await admin.json('GET', `/compute/v2.1/os-hypervisors/${h.id}`)).status, 200);
+  assert.equal((await admin.json('GET', '/compute/v2.1/os-hypervisors/abc')).status, 404);
+  assert.equal((await admin.json('GET', '/compute/v2.1/os-hypervisors/99999')).status, 404);
+  assert.equal((await admin.json('GET', '/compute/v2.1/os-hypervisors/00000000-0000-0000-0000-000000000000', undefined, V('2.53'))).status, 404);
+
+  const stats = await admin.json('GET', '/compute/v2.1/os-hypervisors/statistics');
+  assert.equal(stats.body.hypervisor_statistics.count, driverNodes.length);
+  assert.equal(stats.body.hypervisor_statistics.vcpus, driverNodes.reduce((a, d) => a + d.vcpus, 0));
+
+  const up = await admin.json('GET', `/compute/v2.1/os-hypervisors/${h.id}/uptime`);
+  assert.equal(up.status, 501);
+  assert.equal(up.body.notImplemented.code, 501);
+
+  // Pre-2.53 search routes, and their 2.53 replacement as query parameters.
+  const part = n.nodename.slice(0, 6);
+  const s = await admin.json('GET', `/compute/v2.1/os-hypervisors/${encodeURIComponent(part)}/search`);
+  assert.equal(s.status, 200);
+  assert.ok(s.body.hypervisors.length >= 1);
+  assert.equal((await admin.json('GET', '/compute/v2.1/os-hypervisors/zzzz-none/search')).status, 404);
+  assert.equal((await admin.json('GET', `/compute/v2.1/os-hypervisors/${part}/search`, undefined, V('2.53'))).status, 404);
+  const q = await admin.json('GET', `/compute/v2.1/os-hypervisors?hypervisor_hostname_pattern=${encodeURIComponent(part)}&with_servers=true`, undefined, V('2.75'));
+  assert.equal(q.status, 200);
+  assert.deepEqual(q.body.hypervisors[0].servers, []);
+  assert.equal((await admin.json('GET', `/compute/v2.1/os-hypervisors?hypervisor_hostname_pattern=${part}&limit=1`, undefined, V('2.53'))).status, 400);
+  assert.equal((await admin.json('GET', '/compute/v2.1/os-hypervisors?with_servers=maybe', undefined, V('2.53'))).status, 400);
+  assert.equal((await admin.json('GET', '/compute/v2.1/os-hypervisors?bogus=1', undefined, V('2.53'))).status, 400);
+  assert.equal((await admin.json('GET', '/compute/v2.1/os-hypervisors?marker=nope', undefined, V('2.33'))).status, 400);
+  const page = await admin.json('GET', '/compute/v2.1/os-hypervisors?limit=1', undefined, V('2.33'));
+  assert.equal(page.body.hypervisors.length, 1);
+  assert.ok(page.body.hypervisors_links[0].href.includes(`marker=${page.body.hypervisors[0].id}`));
+});
+
+test('members see neither hypervisors nor services', async () => {
+  for (const p of ['/os-hypervisors', '/os-hypervisors/detail', '/os-hypervisors/statistics', '/os-services', '/os-aggregates', '/os-availability-zone/detail']) {
+    const r = await demo.json('GET', `/compute/v2.1${p}`);
+    assert.equal(r.status, 403, p);
+    assert.equal(r.body.forbidden.code, 403);
+  }
+  assert.equal((await demo.json('GET', '/compute/v2.1/os-availability-zone')).status, 200);
+});
+
+test('services: list, filters, disable/enable (old and 2.53 forms), force-down, delete', async () => {
+  const list = await admin.json('GET', '/compute/v2.1/os-services');
+  const binaries = list.body.services.map((s: any) => s.binary);
+  assert.ok(binaries.includes('nova-compute'));
+  assert.ok(binaries.includes('nova-scheduler'));
+  assert.ok(binaries.includes('nova-conductor'));
+  const sched = list.body.services.find((s: any) => s.binary === 'nova-scheduler');
+  assert.equal(sched.zone, 'internal');
+  assert.equal(sched.state, 'up');
+  assert.equal('forced_down' in sched, false);
+  const computes = (await admin.json('GET', '/compute/v2.1/os-services?binary=nova-compute', undefined, V('2.11'))).body.services;
+  assert.ok(computes.every((s: any) => s.binary === 'nova-compute' && s.forced_down === false && s.zone === 'nova'));
+  const host = computes[0].host;
+  assert.equal((await admin.json('GET', `/compute/v2.1/os-services?host=${host}`)).body.services.length, 1);
+
+  // Old form: PUT /os-services/disable-log-reason
+  const d = await admin.json('PUT', '/compute/v2.1/os-services/disable-log-reason', { host, binary: 'nova-compute', disabled_reason: 'maintenance' });
+  assert.equal(d.status, 200);
+  assert.deepEqual(d.body, { service: { host, binary: 'nova-compute', status: 'disabled', disabled_reason: 'maintenance' } });
+  const before = (await listSchedulableNodes(cloud.ctx.db)).length;
+  assert.equal(before, computes.length - 1);
+  const hv = (await admin.json('GET', '/compute/v2.1/os-hypervisors/detail')).body.hypervisors.find((x: any) => x.service.host === host);
+  assert.equal(hv.status, 'disabled');
+  assert.equal(hv.service.disabled_reason, 'maintenance');
+  assert.equal((await admin.json('PUT', '/compute/v2.1/os-services/enable', { host, binary: 'nova-compute' })).body.service.status, 'enabled');
+  assert.equal((await admin.json('PUT', '/compute/v2.1/os-services/enable', { host: 'nohost', binary: 'nova-compute' })).status, 404);
+  assert.equal((await admin.json('PUT', '/compute/v2.1/os-services/enable', { host, binary: 'nova-scheduler' })).status, 400);
+  assert.equal((await admin.json('PUT', '/compute/v2.1/os-services/disable-log-reason', { host, binary: 'nova-compute' })).status, 400);
+  assert.equal((await admin.json('PUT', '/compute/v2.1/os-services/frobnicate', { host, binary: 'nova-compute' })).status, 404);
+  assert.equal((await admin.json('PUT', '/compute/v2.1/os-services/enable', { host })).status, 400);
+  assert.equal((await admin.json('PUT', '/compute/v2.1/os-services/force-down', { host, binary: 'nova-compute', forced_down: true })).status, 404);
+  const fd = await admin.json('PUT', '/compute/v2.1/os-services/force-down', { host, binary: 'nova-compute', forced_down: true }, V('2.11'));
+  assert.deepEqual(fd.body, { service: { host, binary: 'nova-compute', forced_down: true } });
+  const down = (await admin.json('GET', `/compute/v2.1/os-services?host=${host}`, undefined, V('2.11'))).body.services[0];
+  assert.equal(down.state, 'down');
+  assert.equal(down.forced_down, true);
+
+  // 2.53: by uuid.
+  const svc = (await admin.json('GET', `/compute/v2.1/os-services?host=${host}`, undefined, V('2.53'))).body.services[0];
+  assert.match(svc.id, /^[0-9a-f-]{36}$/);
+  const u = await admin.json('PUT', `/compute/v2.1/os-services/${svc.id}`, { status: 'disabled', disabled_reason: 'r', forced_down: false }, V('2.53'));
+  assert.equal(u.status, 200);
+  assert.equal(u.body.service.status, 'disabled');
+  assert.equal(u.body.service.forced_down, false);
+  assert.equal(u.body.service.state, 'up');
+  assert.equal((await admin.json('PUT', `/compute/v2.1/os-services/${svc.id}`, { status: 'enabled', disabled_reason: 'r' }, V('2.53'))).status, 400);
+  assert.equal((await admin.json('PUT', `/compute/v2.1/os-services/${svc.id}`, {}, V('2.53'))).status, 400);
+  assert.equal((await admin.json('PUT', `/compute/v2.1/os-services/${svc.id}`, { status: 'off' }, V('2.53'))).status, 400);
+  assert.equal((await admin.json('PUT', '/compute/v2.1/os-services/not-a-uuid', { status: 'enabled' }, V('2.53'))).status, 400);
+  assert.equal((await admin.json('PUT', `/compute/v2.1/os-services/${sched.id}`, { status: 'enabled' }, V('2.53'))).status, 400);
+  assert.equal((await admin.json('PUT', '/compute/v2.1/os-services/00000000-0000-0000-0000-000000000000', { status: 'enabled' }, V('2.53'))).status, 404);
+  assert.equal((await admin.json('PUT', `/compute/v2.1/os-services/${svc.id}`, { status: 'enabled' }, V('2.53'))).body.service.status, 'enabled');
+
+  // Delete the compute service: its node disappears; the periodic sync does not bring it back, a restart would.
+  assert.equal((await admin.json('DELETE', '/compute/v2.1/os-services/not-a-uuid', undefined, V('2.53'))).status, 400);
+  assert.equal((await admin.request('DELETE', `/compute/v2.1/os-services/${svc.id}`, undefined, V('2.53'))).status, 204);
+  assert.equal((await admin.json('DELETE', `/compute/v2.1/os-services/${svc.id}`, undefined, V('2.53'))).status, 404);
+  const nodesAfter = (await admin.json('GET', '/compute/v2.1/os-hypervisors')).body.hypervisors;
+  assert.equal(nodesAfter.length, computes.length - 1);
+  await syncComputeNodes(cloud.ctx, false);
+  assert.equal((await admin.json('GET', '/compute/v2.1/os-hypervisors')).body.hypervisors.length, computes.length - 1);
+  await syncComputeNodes(cloud.ctx, true);
+  assert.equal((await admin.json('GET', '/compute/v2.1/os-hypervisors')).body.hypervisors.length, computes.length);
+});
+
+test('availability zones and aggregates', async () => {
+  const az = await demo.json('GET', '/compute/v2.1/os-availability-zone');
+  assert.deepEqual(az.body, { availabilityZoneInfo: [{ zoneName: 'nova', zoneState: { available: true }, hosts: null }] });
+  const detail = await admin.json('GET', '/compute/v2.1/os-availability-zone/detail');
+  const names = detail.body.availabilityZoneInfo.map((z: any) => z.zoneName).sort();
+  assert.deepEqual(names, ['internal', 'nova']);
+  const internal = detail.body.availabilityZoneInfo.find((z: any) => z.zoneName === 'internal');
+  const anyHost = Object.values(internal.hosts)[0] as any;
+  assert.equal(anyHost['nova-scheduler'].available, true);
+  assert.equal(anyHost['nova-scheduler'].active, true);
+
+  const host = (await admin.json('GET', '/compute/v2.1/os-services?binary=nova-compute')).body.services[0].host;
+  const c = await admin.json('POST', '/compute/v2.1/os-aggregates', { aggregate: { name: 'agg1', availability_zone: 'zone-a' } }, V('2.41'));
+  assert.equal(c.status, 200);
+  const id = c.body.aggregate.id;
+  assert.equal(c.body.aggregate.availability_zone, 'zone-a');
+  assert.match(c.body.aggregate.uuid, /^[0-9a-f-]{36}$/);
+  assert.equal('hosts' in c.body.aggregate, false);
+  assert.equal((await admin.json('POST', '/compute/v2.1/os-aggregates', { aggregate: { name: 'agg1' } })).status, 409);
+  assert.equal((await admin.json('POST', '/compute/v2.1/os-aggregates', { aggregate: { name: 'x', availability_zone: 'a:b' } })).status, 400);
+  assert.equal((await admin.json('POST', '/compute/v2.1/os-aggregates', { aggregate: {} })).status, 400);
+
+  const add = await admin.json('POST', `/compute/v2.1/os-aggregates/${id}/action`, { add_host: { host } });
+  assert.equal(add.status, 200);
+  assert.deepEqual(add.body.aggregate.hosts, [host]);
+  assert.equal((await admin.json('POST', `/compute/v2.1/os-aggregates/${id}/action`, { add_host: { host } })).status, 409);
+  assert.equal((await admin.json('POST', `/compute/v2.1/os-aggregates/${id}/action`, { add_host: { host: 'nohost' } })).status, 404);
+  assert.equal(await availabilityZoneExists(cloud.ctx.db, 'zone-a'), true);
+  const zones = (await demo.json('GET', '/compute/v2.1/os-availability-zone')).body.availabilityZoneInfo.map((z: any) => z.zoneName);
+  assert.ok(zones.includes('zone-a'));
+  const svc = (await admin.json('GET', `/compute/v2.1/os-services?host=${host}`)).body.services[0];
+  assert.equal(svc.zone, 'zone-a');
+
+  const md = await admin.json('POST', `/compute/v2.1/os-aggregates/${id}/action`, { set_metadata: { metadata: { availability_zone: 'zone-b', ssd: 'true' } } });
+  assert.equal(md.status, 200);
+  assert.deepEqual(md.body.aggregate.metadata, { availability_zone: 'zone-b', ssd: 'true' });
+  assert.equal(await availabilityZoneExists(cloud.ctx.db, 'zone-a'), false);
+  assert.equal(await availabilityZoneExists(cloud.ctx.db, 'zone-b'), true);
+  const md2 = await admin.json('POST', `/compute/v2.1/os-aggregates/${id}/action`, { set_metadata: { metadata: { ssd: null } } });
+  assert.deepEqual(md2.body.aggregate.metadata, { availability_zone: 'zone-b' });
+  assert.equal((await admin.json('POST', `/compute/v2.1/os-aggregates/${id}/action`, { set_metadata: { metadata: { k: 1 } } })).status, 400);
+
+  assert.equal((await admin.json('DELETE', `/compute/v2.1/os-aggregates/${id}`)).status, 400); // not empty
+  const upd = await admin.json('PUT', `/compute/v2.1/os-aggregates/${id}`, { aggregate: { name: 'renamed' } });
+  assert.equal(upd.body.aggregate.name, 'renamed');
+  assert.equal((await admin.json('PUT', `/compute/v2.1/os-aggregates/${id}`, { aggregate: {} })).status, 400);
+  assert.equal((await admin.json('GET', '/compute/v2.1/os-aggregates/abc')).status, 400);
+  assert.equal((await admin.json('GET', '/compute/v2.1/os-aggregates/999')).status, 404);
+  assert.equal((await admin.json('GET', '/compute/v2.1/os-aggregates')).body.aggregates.length, 1);
+
+  const rm = await admin.json('POST', `/compute/v2.1/os-aggregates/${id}/action`, { remove_host: { host } });
+  assert.deepEqual(rm.body.aggregate.hosts, []);
+  assert.equal((await admin.json('POST', `/compute/v2.1/os-aggregates/${id}/action`, { remove_host: { host } })).status, 404);
+  assert.equal(await availabilityZoneExists(cloud.ctx.db, 'zone-b'), false);
+  assert.equal(await availabilityZoneExists(cloud.ctx.db, 'nova'), true);
+  assert.equal((await admin.request('DELETE', `/compute/v2.1/os-aggregates/${id}`)).status, 200);
+  assert.equal((await admin.json('GET', `/compute/v2.1/os-aggregates/${id}`)).status, 404);
+});
