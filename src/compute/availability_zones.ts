@@ -23,20 +23,23 @@ async function servicesWithZones(q: Queryable): Promise<ServiceZone[]> {
   }));
 }
 
-/** Nova's get_availability_zones: zones with an enabled service are available, the rest not. */
+/** Nova's get_availability_zones: zones with an enabled service are available, the rest not; both sorted. */
 function zones(services: ServiceZone[]) {
-  const available: string[] = [];
-  for (const s of services) if (!s.disabled) for (const z of s.zone.split(',')) if (!available.includes(z)) available.push(z);
-  const notAvailable: string[] = [];
-  for (const s of services) if (s.disabled) for (const z of s.zone.split(',')) if (!available.includes(z) && !notAvailable.includes(z)) notAvailable.push(z);
-  return { available, notAvailable };
+  const available = new Set<string>();
+  for (const s of services) if (!s.disabled) for (const z of s.zone.split(',')) available.add(z);
+  const notAvailable = new Set<string>();
+  for (const s of services) if (s.disabled) for (const z of s.zone.split(',')) if (!available.has(z)) notAvailable.add(z);
+  return { available: [...available].sort(), notAvailable: [...notAvailable].sort() };
 }
 
-/** True when `name` is the zone of at least one compute host (server create validates its availability_zone). */
+/**
+ * True when `name` is an available zone of compute hosts (one enabled nova-compute service in
+ * it): what server create accepts as availability_zone (Nova: "The requested availability zone
+ * is not available" otherwise).
+ */
 export async function availabilityZoneExists(q: Queryable, name: string): Promise<boolean> {
   const services = (await servicesWithZones(q)).filter((s) => s.binary === 'nova-compute');
-  const { available, notAvailable } = zones(services);
-  return available.includes(name) || notAvailable.includes(name);
+  return zones(services).available.includes(name);
 }
 
 async function routes(app: FastifyInstance, ctx: Context) {

@@ -4,6 +4,7 @@
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { startTestCloud, login, type TestCloud, type Session } from '../testing.ts';
+import { ensureInstancesTable, insertInstance } from './test_helpers.ts';
 import { listSchedulableNodes, syncComputeNodes } from './hypervisors.ts';
 import { availabilityZoneExists } from './availability_zones.ts';
 
@@ -16,6 +17,7 @@ before(async () => {
   cloud = await startTestCloud();
   admin = await login(cloud, 'admin');
   demo = await login(cloud, 'demo', cloud.config.demoPassword, 'demo');
+  await ensureInstancesTable(cloud);
 });
 after(async () => { await cloud?.close(); });
 
@@ -140,7 +142,9 @@ test('services: list, filters, disable/enable (old and 2.53 forms), force-down, 
   assert.equal((await admin.json('PUT', '/compute/v2.1/os-services/disable-log-reason', { host, binary: 'nova-compute' })).status, 400);
   assert.equal((await admin.json('PUT', '/compute/v2.1/os-services/frobnicate', { host, binary: 'nova-compute' })).status, 404);
   assert.equal((await admin.json('PUT', '/compute/v2.1/os-services/enable', { host })).status, 400);
-  assert.equal((await admin.json('PUT', '/compute/v2.1/os-services/force-down', { host, binary: 'nova-compute', forced_down: true })).status, 404);
+  // forced_down is unknown before 2.11 (schema error), force-down an unknown action.
+  assert.equal((await admin.json('PUT', '/compute/v2.1/os-services/force-down', { host, binary: 'nova-compute', forced_down: true })).status, 400);
+  assert.equal((await admin.json('PUT', '/compute/v2.1/os-services/force-down', { host, binary: 'nova-compute' })).status, 404);
   const fd = await admin.json('PUT', '/compute/v2.1/os-services/force-down', { host, binary: 'nova-compute', forced_down: true }, V('2.11'));
   assert.deepEqual(fd.body, { service: { host, binary: 'nova-compute', forced_down: true } });
   const down = (await admin.json('GET', `/compute/v2.1/os-services?host=${host}`, undefined, V('2.11'))).body.services[0];
@@ -232,4 +236,71 @@ test('availability zones and aggregates', async () => {
   assert.equal(await availabilityZoneExists(cloud.ctx.db, 'nova'), true);
   assert.equal((await admin.request('DELETE', `/compute/v2.1/os-aggregates/${id}`)).status, 200);
   assert.equal((await admin.json('GET', `/compute/v2.1/os-aggregates/${id}`)).status, 404);
+});
+
+test('hypervisor usage and servers come from live instances on the node', async () => {
+  const nodes = (await admin.json('GET', '/compute/v2.1/os-hypervisors/detail', undefined, V('2.53'))).body.hypervisors;
+  const n = nodes[0];
+  const project = demo.body.token.project.id;
+  const user = demo.body.token.user.id;
+  const a = await insertInstance(cloud.ctx.db, { project, user, vcpus: 2, ram: 1024, rootGb: 10, ephemeralGb: 5, swapMb: 2048, node: n.hypervisor_hostname, host: n.service.host });
+  await insertInstance(cloud.ctx.db, { project, user, vcpus: 1, ram: 512, rootGb: 1, node: n.hypervisor_hostname, host: n.service.host, taskState: 'rebooting' });
+  await insertInstance(cloud.ctx.db, { project, user, vcpus: 8, ram: 8192, node: n.hypervisor_hostname, host: n.service.host, deleted: true });
+  const h = (await admin.json('GET', `/compute/v2.1/os-hypervisors/${n.id}`, undefined, V('2.53'))).body.hypervisor;
+  assert.equal(h.vcpus_used, 3);
+  assert.equal(h.memory_mb_used, 512 + 1536); // Nova's reserved_host_memory_mb + instances
+  assert.equal(h.local_gb_used, 10 + 5 + 1 + 2);
+  assert.equal(h.running_vms, 2);
+  assert.equal(h.current_workload, 1);
+  assert.equal(h.free_ram_mb, h.memory_mb - h.memory_mb_used);
+  const withServers = (await admin.json('GET', `/compute/v2.1/os-hypervisors/${n.id}?with_servers=1`, undefined, V('2.53'))).body.hypervisor;
+  assert.equal(withServers.servers.length, 2);
+  assert.ok(withServers.servers.some((s: any) => s.uuid === a));
+  assert.match(withServers.servers[0].name, /^instance-[0-9a-f]{8}$/);
+  const old = await admin.json('GET', `/compute/v2.1/os-hypervisors/${encodeURIComponent(n.hypervisor_hostname)}/servers`);
+  assert.equal(old.body.hypervisors[0].servers.length, 2);
+  const stats = (await admin.json('GET', '/compute/v2.1/os-hypervisors/statistics')).body.hypervisor_statistics;
+  assert.equal(stats.running_vms, 2);
+  assert.equal(stats.vcpus_used, 3);
+  // A compute service hosting instances cannot be deleted.
+  const svc = (await admin.json('GET', `/compute/v2.1/os-services?host=${n.service.host}`, undefined, V('2.53'))).body.services[0];
+  assert.equal((await admin.json('DELETE', `/compute/v2.1/os-services/${svc.id}`, undefined, V('2.53'))).status, 409);
+});
+
+test('extensions, os-hosts (before 2.43), audit log and the APIs Nova removed', async () => {
+  const ext = await demo.json('GET', '/compute/v2.1/extensions');
+  assert.equal(ext.status, 200);
+  assert.ok(ext.body.extensions.some((e: any) => e.alias === 'os-keypairs' && e.name === 'Keypairs'));
+  assert.equal((await demo.json('GET', '/compute/v2.1/extensions/os-hypervisors')).body.extension.name, 'Hypervisors');
+  assert.equal((await demo.json('GET', '/compute/v2.1/extensions/nope')).status, 404);
+
+  const hosts = await admin.json('GET', '/compute/v2.1/os-hosts');
+  assert.equal(hosts.status, 200);
+  const compute = hosts.body.hosts.find((h: any) => h.service === 'compute');
+  assert.equal(compute.zone, 'nova');
+  assert.ok(hosts.body.hosts.some((h: any) => h.service === 'scheduler' && h.zone === 'internal'));
+  assert.deepEqual((await admin.json('GET', '/compute/v2.1/os-hosts?zone=internal')).body.hosts.every((h: any) => h.zone === 'internal'), true);
+  const shown = await admin.json('GET', `/compute/v2.1/os-hosts/${compute.host_name}`);
+  assert.deepEqual(shown.body.host.slice(0, 3).map((r: any) => r.resource.project), ['(total)', '(used_now)', '(used_max)']);
+  assert.equal((await admin.json('GET', '/compute/v2.1/os-hosts/nohost')).status, 404);
+  assert.equal((await admin.json('PUT', `/compute/v2.1/os-hosts/${compute.host_name}`, { status: 'enable' })).status, 501);
+  assert.equal((await admin.json('PUT', `/compute/v2.1/os-hosts/${compute.host_name}`, { status: 'on' })).status, 400);
+  assert.equal((await admin.json('GET', `/compute/v2.1/os-hosts/${compute.host_name}/reboot`)).status, 501);
+  assert.equal((await demo.json('GET', '/compute/v2.1/os-hosts')).status, 403);
+  assert.equal((await admin.json('GET', '/compute/v2.1/os-hosts', undefined, V('2.43'))).status, 404);
+
+  const audit = await admin.json('GET', '/compute/v2.1/os-instance_usage_audit_log');
+  assert.equal(audit.status, 200);
+  assert.match(audit.body.instance_usage_audit_logs.period_beginning, /^\d{4}-\d\d-01 00:00:00$/);
+  const at = await admin.json('GET', `/compute/v2.1/os-instance_usage_audit_log/${encodeURIComponent('2020-03-15 10:00:00')}`);
+  assert.equal(at.body.instance_usage_audit_log.period_beginning, '2020-02-01 00:00:00');
+  assert.equal(at.body.instance_usage_audit_log.period_ending, '2020-03-01 00:00:00');
+  assert.equal((await admin.json('GET', '/compute/v2.1/os-instance_usage_audit_log/yesterday')).status, 400);
+  assert.equal((await demo.json('GET', '/compute/v2.1/os-instance_usage_audit_log')).status, 403);
+
+  for (const p of ['/os-agents', '/os-cells', '/os-fping', '/os-floating-ips-bulk', '/os-certificates/root']) {
+    const r = await demo.json('GET', `/compute/v2.1${p}`);
+    assert.equal(r.status, 410, p);
+    assert.equal(r.body.computeFault.code, 410);
+  }
 });

@@ -20,6 +20,7 @@ import {
 import { aggregateRoutes, aggregateMigrations, availabilityZoneOfHost } from './aggregates.ts';
 import { usageRoutes } from './usage.ts';
 import { migrationMigrations } from './migrations.ts';
+import { miscRoutes } from './misc.ts';
 
 /** Nova's [DEFAULT]service_down_time: a service without a heartbeat for this long is "down". */
 export const SERVICE_DOWN_SECONDS = 60;
@@ -269,9 +270,9 @@ function stats(n: NodeRow, u: NodeUsage | undefined) {
 async function serversOn(q: Queryable, nodes: NodeRow[]): Promise<Map<string, { name: string; uuid: string }[]>> {
   const out = new Map<string, { name: string; uuid: string }[]>();
   for (const n of nodes) out.set(n.host, []);
-  // Nova lists a host's instances (instance_get_all_by_host), named by their display name here.
-  for (const r of await q.all('SELECT uuid, display_name, host FROM instances WHERE deleted = 0 AND host IS NOT NULL ORDER BY created_at, uuid')) {
-    out.get(r.host)?.push({ name: r.display_name ?? '', uuid: r.uuid });
+  // Nova lists a host's instances by their instance name (instance_name_template 'instance-%08x').
+  for (const r of await q.all('SELECT uuid, id, host FROM instances WHERE deleted = 0 AND host IS NOT NULL ORDER BY created_at, uuid')) {
+    out.get(r.host)?.push({ name: `instance-${Number(r.id).toString(16).padStart(8, '0')}`, uuid: r.uuid });
   }
   return out;
 }
@@ -357,7 +358,7 @@ async function listHypervisors(ctx: Context, req: FastifyRequest, detail: boolea
     }
     nodes = nodes.slice(0, limit);
   }
-  const usage = await nodeUsage(ctx.db);
+  const usage = detail ? await nodeUsage(ctx.db) : new Map<string, NodeUsage>();
   const servers = withServers ? await serversOn(ctx.db, nodes) : undefined;
   const list = nodes.map((n) => hypervisorView(req, n, usage.get(n.hypervisorHostname), detail, servers?.get(n.host), withServers));
   const out: Record<string, unknown> = { hypervisors: list };
@@ -568,7 +569,7 @@ async function serviceRoutes(app: FastifyInstance, ctx: Context) {
 // ---------------------------------------------------------------------------------------------
 
 // Periodic sync loops of the clouds started in this process (tests may run several at once).
-const loops: { timer: NodeJS.Timeout; running: Promise<void> | null }[] = [];
+const loops: { ctx: Context; timer: NodeJS.Timeout; running: Promise<void> | null }[] = [];
 
 export const hypervisors: ComputePart = {
   migrations: [...migrations, ...aggregateMigrations, ...migrationMigrations],
@@ -577,13 +578,14 @@ export const hypervisors: ComputePart = {
     await serviceRoutes(app, ctx);
     await aggregateRoutes(app, ctx);
     await usageRoutes(app, ctx);
+    await miscRoutes(app, ctx);
   },
   async seed(ctx) {
     // Like nova-compute starting: every node registers (again) and reports its resources.
     await syncComputeNodes(ctx, true);
   },
   async start(ctx) {
-    const loop: { timer: NodeJS.Timeout; running: Promise<void> | null } = { timer: null as any, running: null };
+    const loop: { ctx: Context; timer: NodeJS.Timeout; running: Promise<void> | null } = { ctx, timer: null as any, running: null };
     const tick = () => {
       if (loop.running) return;
       loop.running = syncComputeNodes(ctx, false).catch((e) => ctx.log.error('compute node sync failed', e)).finally(() => { loop.running = null; });
@@ -592,9 +594,12 @@ export const hypervisors: ComputePart = {
     loop.timer.unref();
     loops.push(loop);
   },
-  async stop() {
-    // ComputePart.stop has no context: stop every loop, as a process shutting down does.
-    for (const l of loops.splice(0)) {
+  async stop(ctx?: Context) {
+    // Stop this cloud's loop (several clouds may run in one test process); without a context, all.
+    for (let i = loops.length - 1; i >= 0; i--) {
+      const l = loops[i];
+      if (ctx && l.ctx !== ctx) continue;
+      loops.splice(i, 1);
       clearInterval(l.timer);
       if (l.running) await l.running;
     }

@@ -20,7 +20,7 @@ export interface ComputePart {
   publicRoutes?(app: FastifyInstance, ctx: Context): Promise<void>;
   seed?(ctx: Context): Promise<void>;
   start?(ctx: Context): Promise<void>;
-  stop?(): Promise<void>;
+  stop?(ctx?: Context): Promise<void>;
 }
 
 const FAULT_NAMES: Record<number, string> = {
@@ -38,7 +38,7 @@ export const compute: ServiceModule = {
   async init(ctx) { for (const p of PARTS) await p.init?.(ctx); },
   async seed(ctx) { for (const p of PARTS) await p.seed?.(ctx); },
   async start(ctx) { for (const p of PARTS) await p.start?.(ctx); },
-  async stop() { for (const p of [...PARTS].reverse()) await p.stop?.(); },
+  async stop(ctx) { for (const p of [...PARTS].reverse()) await p.stop?.(ctx); },
   async routes(app, ctx) {
     useErrorFormat(app, ctx, (e) => {
       if (e.status === 401) return { body: { error: { code: 401, title: 'Unauthorized', message: e.message } } };

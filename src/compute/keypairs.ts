@@ -37,10 +37,12 @@ export async function getKeypair(q: Queryable, userId: string, name: string): Pr
   return r ? { name: r.name, publicKey: r.public_key, fingerprint: r.fingerprint, type: r.type } : null;
 }
 
-function checkKeypairName(v: unknown): string {
+/** Key pair names: Nova's name format plus a character set ('@' and '.' allowed from 2.92). */
+function checkKeypairName(v: unknown, v292: boolean): string {
   const name = checkName(v, 'name');
-  if (!/^[_\- a-zA-Z0-9]+$/.test(name)) {
-    throw badRequest(`Invalid input for field/attribute name. Value: ${show(v)}. ${show(v)} does not match '^[_\\\\- a-zA-Z0-9]+$'`);
+  const pattern = v292 ? /^[_\-@. a-zA-Z0-9]+$/ : /^[_\- a-zA-Z0-9]+$/;
+  if (!pattern.test(name)) {
+    throw badRequest(`Invalid input for field/attribute name. Value: ${show(v)}. ${show(v)} does not match '${pattern.source}'`);
   }
   return name.trim();
 }
@@ -69,8 +71,9 @@ async function routes(app: FastifyInstance, ctx: Context) {
     const allowedKeys = ['name', 'public_key'];
     if (v.atLeast('2.2')) allowedKeys.push('type');
     if (v.atLeast('2.10')) allowedKeys.push('user_id');
-    checkKeys(body, allowedKeys, ['name']);
-    const name = checkKeypairName(body.name);
+    // 2.92 stopped generating key pairs: public_key is required from then on.
+    checkKeys(body, allowedKeys, v.atLeast('2.92') ? ['name', 'public_key'] : ['name']);
+    const name = checkKeypairName(body.name, v.atLeast('2.92'));
     let type: 'ssh' | 'x509' = 'ssh';
     if ('type' in body) {
       if (body.type !== 'ssh' && body.type !== 'x509') throw badRequest(`Invalid input for field/attribute type. Value: ${show(body.type)}. ${show(body.type)} is not one of ['ssh', 'x509']`);

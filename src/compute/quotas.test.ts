@@ -8,6 +8,7 @@ import { startTestCloud, login, type TestCloud, type Session } from '../testing.
 import { enforceServerQuota, enforceResizeQuota, enforceMetadataQuota, enforceInjectedFilesQuota, countInstances } from './quotas.ts';
 import { ApiError } from '../core/errors.ts';
 import type { Tx } from '../core/db/index.ts';
+import { ensureInstancesTable, insertInstance as insertTestInstance } from './test_helpers.ts';
 
 let cloud: TestCloud;
 let admin: Session;
@@ -22,24 +23,12 @@ before(async () => {
   demo = await login(cloud, 'demo', cloud.config.demoPassword, 'demo');
   demoProject = demo.body.token.project.id;
   demoUser = demo.body.token.user.id;
+  await ensureInstancesTable(cloud);
 });
 after(async () => { await cloud?.close(); });
 
-/** Inserts a live instance row with the contract columns (what server create does after the quota check). */
-async function insertInstance(t: Tx, project: string, user: string, vcpus: number, ram: number, extra: Record<string, unknown> = {}) {
-  const id = randomUUID();
-  const now = new Date().toISOString();
-  const row: Record<string, unknown> = {
-    uuid: id, project_id: project, user_id: user, display_name: 'q', vcpus, memory_mb: ram, root_gb: 1, ephemeral_gb: 0, swap_mb: 0,
-    flavor_id: '1', vm_state: 'building', power_state: 0, deleted: 0, created_at: now, updated_at: now, ...extra,
-  };
-  // Only the columns the instances table has (it belongs to the servers code and may grow).
-  const cols = (await t.all(cloud.ctx.db.dialect === 'sqlite'
-    ? "SELECT name FROM pragma_table_info('instances')"
-    : "SELECT column_name AS name FROM information_schema.columns WHERE table_name = 'instances'")).map((r) => r.name);
-  const keys = Object.keys(row).filter((k) => cols.includes(k));
-  await t.run(`INSERT INTO instances (${keys.join(', ')}) VALUES (${keys.map(() => '?').join(', ')})`, keys.map((k) => row[k] as any));
-  return id;
+async function insertInstance(q: Tx, project: string, user: string, vcpus: number, ram: number) {
+  return insertTestInstance(q, { project, user, vcpus, ram });
 }
 
 test('defaults, show, detail and /limits for a member', async () => {
@@ -172,7 +161,7 @@ test('enforceServerQuota: Nova\'s message, min/max count, unlimited', async () =
   await assert.rejects(cloud.ctx.db.tx((t) => enforceServerQuota(t, p, 'u', { instances: 3, cores: 3, ram: 3072 }, { minCount: 3 })),
     /Quota exceeded for instances: Requested 3, but already used 1 of 3 instances/);
   await assert.rejects(cloud.ctx.db.tx((t) => enforceServerQuota(t, p, 'u', { instances: 4, cores: 4, ram: 8192 }, { minCount: 3 })),
-    /Quota exceeded for instances, ram: Requested 3-4, 8192, but already used 1, 1024 of 3, 4096 instances, ram/);
+    /Quota exceeded for instances, cores, ram: Requested 3-4, 4, 8192, but already used 1, 1, 1024 of 3, 4, 4096 instances, cores, ram$/);
   // Unlimited instances: cores decide.
   await cloud.ctx.db.run("UPDATE quotas SET hard_limit = -1 WHERE project_id = ? AND resource IN ('instances', 'ram')", [p]);
   assert.equal(await cloud.ctx.db.tx((t) => enforceServerQuota(t, p, 'u', { instances: 10, cores: 10, ram: 10 }, { minCount: 1 })), 3);

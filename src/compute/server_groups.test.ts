@@ -6,6 +6,7 @@ import { randomUUID } from 'node:crypto';
 import { startTestCloud, login, type TestCloud, type Session } from '../testing.ts';
 import { addServerGroupMember, removeInstanceFromGroups, getServerGroup, getInstanceGroups } from './server_groups.ts';
 import type { ApiError } from '../core/errors.ts';
+import { ensureInstancesTable, insertInstance as insertTestInstance } from './test_helpers.ts';
 
 let cloud: TestCloud;
 let admin: Session;
@@ -20,23 +21,11 @@ before(async () => {
   demo = await login(cloud, 'demo', cloud.config.demoPassword, 'demo');
   demoProject = demo.body.token.project.id;
   demoUser = demo.body.token.user.id;
+  await ensureInstancesTable(cloud);
 });
 after(async () => { await cloud?.close(); });
 
-async function insertInstance(project: string, user: string): Promise<string> {
-  const id = randomUUID();
-  const now = new Date().toISOString();
-  const row: Record<string, unknown> = {
-    uuid: id, project_id: project, user_id: user, display_name: 'm', vcpus: 1, memory_mb: 64, root_gb: 1, ephemeral_gb: 0, swap_mb: 0,
-    flavor_id: '1', vm_state: 'active', power_state: 1, deleted: 0, created_at: now, updated_at: now,
-  };
-  const cols = (await cloud.ctx.db.all(cloud.ctx.db.dialect === 'sqlite'
-    ? "SELECT name FROM pragma_table_info('instances')"
-    : "SELECT column_name AS name FROM information_schema.columns WHERE table_name = 'instances'")).map((r) => r.name);
-  const keys = Object.keys(row).filter((k) => cols.includes(k));
-  await cloud.ctx.db.run(`INSERT INTO instances (${keys.join(', ')}) VALUES (${keys.map(() => '?').join(', ')})`, keys.map((k) => row[k] as any));
-  return id;
-}
+const insertInstance = (project: string, user: string) => insertTestInstance(cloud.ctx.db, { project, user });
 
 test('create, show, list, delete across microversions', async () => {
   const old = await demo.json('POST', '/compute/v2.1/os-server-groups', { server_group: { name: 'g1', policies: ['anti-affinity'] } });

@@ -193,16 +193,17 @@ function engineTests(dialect: 'sqlite' | 'postgres') {
   });
 
   test('a live worker keeps its lease by heartbeat: nobody else runs its task', async () => {
-    const a = engine({ nodeId: 'node-a', leaseMs: 150 });
-    const b = engine({ nodeId: 'node-b', leaseMs: 150 });
+    // Generous margins: A and B share this process, so an event-loop stall delays A's heartbeat.
+    const a = engine({ nodeId: 'node-a', leaseMs: 1000 });
+    const b = engine({ nodeId: 'node-b', leaseMs: 1000 });
     const runs: string[] = [];
     for (const [name, eng] of [['a', a], ['b', b]] as const) {
-      eng.register('test.long', { async run() { runs.push(name); await sleep(600); } });
+      eng.register('test.long', { async run() { runs.push(name); await sleep(2500); } });
     }
     await a.start();
     await a.enqueue(db, 'test.long', {});
     while (!runs.length) await sleep(5);
-    await b.start(); // polls every 20 ms for expired leases during the four lease periods
+    await b.start(); // polls every 20 ms for expired leases during two and a half lease periods
     await a.idle();
     assert.deepEqual(runs, ['a']);
   });

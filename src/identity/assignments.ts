@@ -58,13 +58,18 @@ export async function deleteGrant(ks: Keystone, tx: Tx, g: Grant): Promise<boole
     [TYPE[g.actorType][g.targetType], g.actorId, g.targetId, g.roleId, g.inherited ? 1 : 0]);
   if (!changes) return false;
   const users = g.actorType === 'user' ? [g.actorId] : await memberIds(tx, g.actorId);
-  const projectId = g.targetType === 'project' && !g.inherited ? g.targetId : undefined;
+  // Which tokens carried the role through this grant: those scoped to its target, or (inherited)
+  // to the projects below it.
+  const scopes: Array<{ scope_id?: string; domain_id?: string }> = !g.inherited
+    ? [{ scope_id: g.targetType === 'system' ? 'system' : g.targetId }]
+    : g.targetType === 'domain' ? [{ domain_id: g.targetId }]
+      : (await descendants(tx, g.targetId)).map((p) => ({ scope_id: p.id }));
   for (const u of users) {
-    await ks.revocations.revoke(tx, { user_id: u, role_id: g.roleId, project_id: projectId });
+    for (const sc of scopes) await ks.revocations.revoke(tx, { user_id: u, role_id: g.roleId, ...sc });
     // As Keystone: application credentials of the user on that project depend on the role.
-    if (projectId && g.actorType === 'user') {
-      const left = await effectiveRoleIds(tx, u, { projectId });
-      await deleteAppCredsLackingRoles(tx, u, projectId, left);
+    if (g.targetType === 'project' && !g.inherited && g.actorType === 'user') {
+      const left = await effectiveRoleIds(tx, u, { projectId: g.targetId });
+      await deleteAppCredsLackingRoles(tx, u, g.targetId, left);
     }
   }
   return true;

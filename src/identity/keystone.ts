@@ -55,17 +55,21 @@ export class Keystone {
     }
   };
 
-  /** Checks an identity:* policy rule against the caller; throws 403. */
+  /**
+   * Checks an identity:* policy rule against the caller; throws 403. `target` holds the objects
+   * concerned ({project: {...}, user: {...}}) and request values such as user_id.
+   */
   enforce(req: FastifyRequest, rule: string, target: Record<string, unknown> = {}): void {
     const auth = req.auth!;
-    if (!this.ctx.policy.check(rule, credentials(auth), target)) {
+    if (!this.allowed(auth, rule, target)) {
       throw forbidden(`You are not authorized to perform the requested action: ${rule}.`);
     }
   }
 
   /** The same check as a boolean (to filter lists). */
   allowed(auth: AuthContext, rule: string, target: Record<string, unknown> = {}): boolean {
-    return this.ctx.policy.check(rule, credentials(auth), target);
+    // As Keystone's enforcer: the target is reachable as %(target.x)s, request values as %(x)s.
+    return this.ctx.policy.check(rule, credentials(auth), { ...target, target });
   }
 
   private keyTimer: NodeJS.Timeout | undefined;

@@ -18,6 +18,11 @@ export interface RevocationEvent {
   audit_chain_id?: string | null;
   /** Not in Keystone's model (it re-reads the credential at validation): tokens made from a deleted one. */
   application_credential_id?: string | null;
+  /**
+   * Not in Keystone's model either: the token's exact scope (a project id, a domain id for
+   * domain-scoped tokens, 'system'), so removing a grant on one scope spares the user's others.
+   */
+  scope_id?: string | null;
   /** ms since the epoch: tokens issued at or before this instant match */
   issued_before: number;
   revoked_at: number;
@@ -34,10 +39,12 @@ export interface TokenValues {
   auditId: string;
   auditChainId: string;
   applicationCredentialId?: string;
+  /** project id, domain id (domain-scoped) or 'system'; undefined when unscoped */
+  scopeId?: string;
   issuedAt: number;
 }
 
-const KEYS = ['audit_id', 'audit_chain_id', 'application_credential_id', 'user_id', 'project_id', 'role_id', 'domain_id'] as const;
+const KEYS = ['audit_id', 'audit_chain_id', 'application_credential_id', 'user_id', 'project_id', 'role_id', 'domain_id', 'scope_id'] as const;
 
 function matches(e: RevocationEvent, t: TokenValues): boolean {
   if (t.issuedAt > e.issued_before) return false;
@@ -48,6 +55,7 @@ function matches(e: RevocationEvent, t: TokenValues): boolean {
   if (e.audit_id != null && e.audit_id !== t.auditId) return false;
   if (e.audit_chain_id != null && e.audit_chain_id !== t.auditChainId) return false;
   if (e.application_credential_id != null && e.application_credential_id !== t.applicationCredentialId) return false;
+  if (e.scope_id != null && e.scope_id !== t.scopeId) return false;
   return true;
 }
 
@@ -90,6 +98,7 @@ export class RevocationList {
     for (const r of t.roleIds) if (check(`role_id:${r}`)) return true;
     if (check(`domain_id:${t.identityDomainId}`)) return true;
     if (t.assignmentDomainId && t.assignmentDomainId !== t.identityDomainId && check(`domain_id:${t.assignmentDomainId}`)) return true;
+    if (t.scopeId && check(`scope_id:${t.scopeId}`)) return true;
     return false;
   }
 
@@ -103,12 +112,12 @@ export class RevocationList {
       id: hexId(),
       domain_id: fields.domain_id ?? null, project_id: fields.project_id ?? null, user_id: fields.user_id ?? null,
       role_id: fields.role_id ?? null, audit_id: fields.audit_id ?? null, audit_chain_id: fields.audit_chain_id ?? null,
-      application_credential_id: fields.application_credential_id ?? null,
+      application_credential_id: fields.application_credential_id ?? null, scope_id: fields.scope_id ?? null,
       issued_before: fields.issued_before ?? now, revoked_at: now,
     };
-    await tx.run(`INSERT INTO identity_revocation_events (id, domain_id, project_id, user_id, role_id, audit_id, audit_chain_id, application_credential_id, issued_before, revoked_at)
-      VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
-      [e.id, e.domain_id!, e.project_id!, e.user_id!, e.role_id!, e.audit_id!, e.audit_chain_id!, e.application_credential_id!, e.issued_before, e.revoked_at]);
+    await tx.run(`INSERT INTO identity_revocation_events (id, domain_id, project_id, user_id, role_id, audit_id, audit_chain_id, application_credential_id, scope_id, issued_before, revoked_at)
+      VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+      [e.id, e.domain_id!, e.project_id!, e.user_id!, e.role_id!, e.audit_id!, e.audit_chain_id!, e.application_credential_id!, e.scope_id!, e.issued_before, e.revoked_at]);
     tx.afterCommit(() => this.add(e));
   }
 

@@ -133,8 +133,10 @@ export async function roleRefs(q: Queryable, ids: Iterable<string>): Promise<Rol
 }
 
 export async function createImplication(tx: Tx, prior: Role, implied: Role): Promise<void> {
-  // Keystone forbids implying a domain-specific role and inference cycles.
-  if (implied.domainId) throw new ApiError(403, `${implied.id} is a domain-specific role and cannot be implied.`);
+  // Keystone forbids a global role implying a domain-specific one, and inference cycles.
+  if (implied.domainId && !prior.domainId) {
+    throw new ApiError(403, `Implied role ${implied.id} is domain specific: a global role cannot imply a domain-specific role.`);
+  }
   const all = await listImplications(tx);
   if (prior.id === implied.id || expandImplied([implied.id], all).has(prior.id)) {
     throw new ApiError(409, `Conflict occurred attempting to store implied_role - ${prior.id} implying ${implied.id} would create a circular reference.`);

@@ -127,6 +127,7 @@ export const migrations: Migration[] = [{
     audit_id TEXT,
     audit_chain_id TEXT,
     application_credential_id TEXT,
+    scope_id TEXT,
     issued_before BIGINT NOT NULL,
     expires_at BIGINT,
     revoked_at BIGINT NOT NULL

@@ -82,6 +82,7 @@ export function revocationValues(p: TokenPayload): TokenValues {
     auditId: p.auditIds[0],
     auditChainId: p.auditIds[p.auditIds.length - 1],
     applicationCredentialId: p.appCred?.id,
+    scopeId: p.project?.id ?? p.domain?.id ?? (p.system ? 'system' : undefined),
     issuedAt: p.issuedAt,
   };
 }

@@ -53,6 +53,16 @@ async function rejectBody(req: FastifyRequest) {
   if (hasBody(req)) throw badRequest('A body is not expected with this request.');
 }
 
+/** A client that hangs up mid-upload is its own failure, not a server error. */
+async function clientAborts<T>(p: Promise<T>): Promise<T> {
+  try { return await p; } catch (e: any) {
+    if (e?.code === 'ECONNRESET' || e?.code === 'ERR_STREAM_PREMATURE_CLOSE' || e?.message === 'aborted') {
+      throw badRequest('The request body ended before all the image data was received.');
+    }
+    throw e;
+  }
+}
+
 /** x-openstack-image-size, else Content-Length (Glance's _get_image_size). */
 function declaredSize(req: FastifyRequest): number | null {
   const h = req.headers['x-openstack-image-size'] ?? req.headers['content-length'];
@@ -66,7 +76,7 @@ function declaredSize(req: FastifyRequest): number | null {
 async function octetStreamOnly(req: FastifyRequest) {
   const ct = req.headers['content-type'];
   if (mediaType(ct) !== 'application/octet-stream') {
-    throw glanceError(415, undefined, `Invalid content type ${ct === undefined ? 'None' : mediaType(ct)}`);
+    throw glanceError(415, undefined, `Invalid content type ${ct === undefined ? 'None' : mediaType(ct)}`, { Connection: 'close' });
   }
 }
 
@@ -105,7 +115,7 @@ export async function imageRoutes(app: FastifyInstance, ctx: Context, svc: Image
   };
 
   // Bodies: JSON under any content type (Glance never checks it); image data as a raw stream.
-  app.removeContentTypeParser(['application/json']);
+  app.removeContentTypeParser(['application/json', 'text/plain']);
   const json = (_req: FastifyRequest, text: string | Buffer, done: (e: Error | null, b?: unknown) => void) => {
     try { done(null, new JsonBody(parseJson(String(text)))); } catch (e) { done(e as Error); }
   };
@@ -187,7 +197,7 @@ async function v2Routes(app: FastifyInstance, ctx: Context, svc: ImageService) {
       handler: async (req, reply) => {
         const size = declaredSize(req);
         const data = (req.body as Readable | undefined) ?? req.raw;
-        await svc.upload(caller(req), req.params.image_id, data, { size });
+        await clientAborts(svc.upload(caller(req), req.params.image_id, data, { size }));
         reply.code(204);
       },
     },
@@ -218,7 +228,7 @@ async function v2Routes(app: FastifyInstance, ctx: Context, svc: ImageService) {
       handler: async (req, reply) => {
         const size = declaredSize(req);
         const data = (req.body as Readable | undefined) ?? req.raw;
-        await svc.stage(caller(req), req.params.image_id, data, size);
+        await clientAborts(svc.stage(caller(req), req.params.image_id, data, size));
         reply.code(204);
       },
     },

@@ -60,6 +60,10 @@ const MAX_DB_INT = 2 ** 31 - 1;
 /** Glance's timeutils.isotime: second precision, "Z". */
 export const isotime = (iso: string) => iso.replace(/\.\d+Z$/, 'Z');
 
+/** 413 before reading a declared-too-large body: close the connection rather than drain gigabytes. */
+const tooBigToRead = () =>
+  glanceError(413, 'The incoming image is too large: The provided image is too large.', undefined, { Connection: 'close' });
+
 const transitionError = (from: string, to: string) =>
   conflict(`Image status transition from ${from} to ${to} is not allowed`);
 
@@ -561,9 +565,8 @@ export class ImageService {
       "UPDATE images SET status = 'queued', size = NULL, virtual_size = NULL, node = NULL, updated_at = ? WHERE id = ? AND status = 'saving'",
       [nowIso(), id]);
     if (o.size != null && o.size > this.opts.sizeCap) {
-      data.resume();
       await restore();
-      throw tooLarge(`The incoming image is too large: The provided image is too large.`);
+      throw tooBigToRead();
     }
     const fresh = (await loadImage(this.ctx.db, id))!;
     const inspector = fresh.containerFormat === 'bare' ? new FormatInspector() : null;
@@ -632,9 +635,8 @@ export class ImageService {
       await this.ctx.db.run("UPDATE images SET status = 'queued', size = NULL, node = NULL, updated_at = ? WHERE id = ? AND status = 'uploading'", [nowIso(), id]);
     };
     if (size != null && size > this.opts.sizeCap) {
-      data.resume();
       await unstage();
-      throw tooLarge('The incoming image is too large: The provided image is too large.');
+      throw tooBigToRead();
     }
     let staged: number;
     try {

@@ -51,3 +51,18 @@ export function glance(cloud: TestCloud, s: Session): Glance {
     },
   };
 }
+
+/** Makes a project with a member user of the same name (through Keystone's API) and logs it in. */
+export async function altProject(cloud: TestCloud, adminSession: Session, name: string): Promise<Session> {
+  const ks = async (method: string, path: string, body?: unknown) => {
+    const r = await adminSession.json(method, `/identity/v3${path}`, body);
+    if (r.status >= 300) throw new Error(`${method} ${path}: ${r.status} ${JSON.stringify(r.body)}`);
+    return r.body;
+  };
+  const project = (await ks('POST', '/projects', { project: { name, domain_id: 'default' } })).project;
+  const user = (await ks('POST', '/users', { user: { name, password: 'secret', domain_id: 'default', default_project_id: project.id } })).user;
+  const role = (await ks('GET', '/roles?name=member')).roles[0];
+  await ks('PUT', `/projects/${project.id}/users/${user.id}/roles/${role.id}`);
+  const { login } = await import('../testing.ts');
+  return login(cloud, name, 'secret', name);
+}

@@ -128,6 +128,8 @@ export const VM = {
 
 /** The flavor as the instance keeps it (Nova embeds a copy: deleting the flavor does not change servers). */
 export interface InstanceFlavor extends FlavorSpec {
+  /** flavors.id (migrations' *_instance_type_id). */
+  internalId?: number;
   rxtxFactor?: number;
   isPublic?: boolean;
   description?: string | null;

@@ -31,7 +31,7 @@ export function diskGb(i: Pick<Instance, 'rootGb' | 'ephemeralGb' | 'swapMb'>): 
  * Chooses a node for `inst` (must be called inside a transaction; takes the scheduler lock).
  * Throws NoValidHost when no node passes the filters.
  */
-export async function selectDestination(t: Tx, inst: Instance): Promise<NodeRow> {
+export async function selectDestination(t: Tx, inst: Instance, o: { exclude?: string[]; resizeOn?: string } = {}): Promise<NodeRow> {
   await t.lock('scheduler');
   const nodes = await listSchedulableNodes(t);
   const usage = new Map<string, Usage>();
@@ -42,7 +42,20 @@ export async function selectDestination(t: Tx, inst: Instance): Promise<NodeRow>
   }
   const sm = inst.systemMetadata;
   const hints = inst.schedulerHints ?? {};
-  let candidates = nodes;
+  let candidates = nodes.filter((n) => !(o.exclude ?? []).includes(n.hypervisorHostname));
+  const need = { vcpus: inst.vcpus, ram: inst.memoryMb, disk: diskGb(inst) };
+  const fits = (n: NodeRow) => {
+    const u = usage.get(n.hypervisorHostname) ?? { vcpus: 0, ram: 0, disk: 0, hosts: new Set() };
+    return u.vcpus + need.vcpus <= n.vcpus * n.cpuAllocationRatio
+      && u.ram + need.ram <= (n.memoryMb - RESERVED_HOST_MEMORY_MB) * n.ramAllocationRatio
+      && u.disk + need.disk <= n.localGb * n.diskAllocationRatio;
+  };
+  // A resize stays on its node (a vCenter cluster reconfigures the VM in place): only capacity counts.
+  if (o.resizeOn !== undefined) {
+    const here = candidates.find((n) => n.hypervisorHostname === o.resizeOn);
+    if (!here || !fits(here)) throw new NoValidHost();
+    return here;
+  }
 
   // Forced destinations (availability_zone "az:host:node", admin only) skip the filters, as in Nova.
   if (sm.forced_host || sm.forced_node) {
@@ -55,13 +68,7 @@ export async function selectDestination(t: Tx, inst: Instance): Promise<NodeRow>
   if (inst.requestedAvailabilityZone) candidates = candidates.filter((n) => n.availabilityZone === inst.requestedAvailabilityZone);
 
   // Resources (placement's inventories: (total - reserved) * allocation_ratio).
-  const need = { vcpus: inst.vcpus, ram: inst.memoryMb, disk: diskGb(inst) };
-  candidates = candidates.filter((n) => {
-    const u = usage.get(n.hypervisorHostname) ?? { vcpus: 0, ram: 0, disk: 0, hosts: new Set() };
-    return u.vcpus + need.vcpus <= n.vcpus * n.cpuAllocationRatio
-      && u.ram + need.ram <= (n.memoryMb - RESERVED_HOST_MEMORY_MB) * n.ramAllocationRatio
-      && u.disk + need.disk <= n.localGb * n.diskAllocationRatio;
-  });
+  candidates = candidates.filter(fits);
 
   // same_host / different_host: hosts of the named instances.
   const sameHost = asList(hints.same_host);

@@ -7,6 +7,7 @@ import { member, name255, type Schema } from '../validate.ts';
 import { getAppCred, listAppCreds, createAppCred, deleteAppCred, appCredView } from '../appcreds.ts';
 import { getRole, getRoleByName } from '../roles.ts';
 import type { RoleRef } from '../tokens.ts';
+import { effectiveRoleIds } from '../assignments.ts';
 import { query, collection } from './common.ts';
 
 const APP_CRED_SCHEMA: Schema = {
@@ -78,10 +79,11 @@ export async function appCredRoutes(app: FastifyInstance, ks: Keystone) {
       if (e.ms <= Date.now()) throw new ApiError(400, "Invalid application credential: The 'expires_at' must not be before now.");
       expiresAt = e.iso;
     }
-    // The roles delegated: those asked for (each must be in the token), or all of the token's.
-    const held = new Map(a.roleIds.map((id, i) => [id, a.roles[i]]));
+    // The roles delegated: those asked for (each one the user holds on the project now), or all
+    // of the token's.
     let roles: RoleRef[];
     if (f.roles) {
+      const held = await effectiveRoleIds(ks.db, a.userId, { projectId: a.projectId });
       roles = [];
       for (const r of f.roles as Array<{ id?: string; name?: string; domain_id?: string | null }>) {
         const role = r.id !== undefined ? await getRole(ks.db, r.id) : await getRoleByName(ks.db, r.name ?? '', r.domain_id ?? null);
@@ -91,7 +93,7 @@ export async function appCredRoutes(app: FastifyInstance, ks: Keystone) {
         if (!roles.some((x) => x.id === role.id)) roles.push({ id: role.id, name: role.name });
       }
     } else {
-      roles = [...held].map(([id, name]) => ({ id, name }));
+      roles = a.roleIds.map((id, i) => ({ id, name: a.roles[i] }));
     }
     // Keystone's generated secrets: 64 random bytes, urlsafe base64 without padding.
     const secret: string = f.secret ?? randomBytes(64).toString('base64url');

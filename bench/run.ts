@@ -1,0 +1,284 @@
+// `npm run bench`: starts the cloud as a child process (src/main.ts, the embedded default:
+// SQLite + simulator) in a temporary data directory, loads it from this machine over
+// 127.0.0.1, and writes BENCHMARKS.md. Every phase is bounded in request count and time; a
+// phase that fails is reported as such and the others still run.
+import { spawn, type ChildProcess } from 'node:child_process';
+import { mkdtempSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { cpus, totalmem, tmpdir, release } from 'node:os';
+import { join, resolve } from 'node:path';
+import { createServer } from 'node:net';
+import http from 'node:http';
+
+const ROOT = resolve(import.meta.dirname, '..');
+const OUT = process.env.BENCH_OUTPUT ?? join(ROOT, 'BENCHMARKS.md');
+const SERVERS = 1000;
+const BATCH = 100;
+const ADMIN_PASSWORD = 'bench-secret';
+
+interface Result { name: string; value: string; target?: string; ok?: boolean; note?: string }
+const results: Result[] = [];
+const record = (r: Result) => {
+  results.push(r);
+  console.log(`${r.name}: ${r.value}${r.target ? ` (target ${r.target}${r.ok === undefined ? '' : r.ok ? ', met' : ', NOT met'})` : ''}${r.note ? ` — ${r.note}` : ''}`);
+};
+
+// ---- a keep-alive HTTP client (lighter than fetch, so the load generator leaves CPU to the cloud)
+let base = { host: '127.0.0.1', port: 0 };
+const agent = new http.Agent({ keepAlive: true, maxSockets: 256 });
+interface Resp { status: number; headers: http.IncomingHttpHeaders; body: string }
+function request(method: string, path: string, o: { headers?: Record<string, string>; body?: unknown; raw?: Buffer } = {}): Promise<Resp> {
+  return new Promise((res, rej) => {
+    const payload = o.raw ?? (o.body === undefined ? undefined : Buffer.from(JSON.stringify(o.body)));
+    const headers: Record<string, string | number> = { accept: 'application/json', ...o.headers };
+    if (payload) {
+      headers['content-length'] = payload.length;
+      headers['content-type'] ??= o.raw ? 'application/octet-stream' : 'application/json';
+    }
+    const req = http.request({ ...base, method, path, agent, headers }, (r) => {
+      const chunks: Buffer[] = [];
+      r.on('data', (c) => chunks.push(c));
+      r.on('end', () => res({ status: r.statusCode!, headers: r.headers, body: Buffer.concat(chunks).toString() }));
+      r.on('error', rej);
+    });
+    req.setTimeout(60_000, () => req.destroy(new Error(`${method} ${path} timed out`)));
+    req.on('error', rej);
+    req.end(payload);
+  });
+}
+async function json(method: string, path: string, o: Parameters<typeof request>[2] & { expect?: number } = {}) {
+  const r = await request(method, path, o);
+  if (o.expect && r.status !== o.expect) throw new Error(`${method} ${path}: ${r.status} ${r.body.slice(0, 300)}`);
+  return { ...r, json: r.body ? JSON.parse(r.body) : null };
+}
+
+/** Runs `fn` from `concurrency` workers until `maxCount` calls or `maxMs` pass; returns calls/s. */
+async function rate(concurrency: number, maxCount: number, maxMs: number, fn: () => Promise<boolean>) {
+  let started = 0, ok = 0, failed = 0;
+  const t0 = performance.now(), until = t0 + maxMs;
+  await Promise.all(Array.from({ length: concurrency }, async () => {
+    while (started < maxCount && performance.now() < until) {
+      started++;
+      if (await fn().catch(() => false)) ok++; else failed++;
+    }
+  }));
+  const s = (performance.now() - t0) / 1000;
+  return { perSec: ok / s, ok, failed, seconds: s };
+}
+
+const percentile = (xs: number[], p: number) => {
+  const s = [...xs].sort((a, b) => a - b);
+  return s[Math.min(s.length - 1, Math.ceil((p / 100) * s.length) - 1)];
+};
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+// ---- the cloud under test
+async function freePort(): Promise<number> {
+  return new Promise((res, rej) => {
+    const s = createServer();
+    s.listen(0, '127.0.0.1', () => { const p = (s.address() as { port: number }).port; s.close(() => res(p)); });
+    s.on('error', rej);
+  });
+}
+
+function rssMb(pid: number): number {
+  const m = /VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
+  return m ? Number(m[1]) / 1024 : NaN;
+}
+
+interface Child { proc: ChildProcess; readyMs: number; output: () => string }
+async function startCloud(dataDir: string, port: number): Promise<Child> {
+  let out = '';
+  const t0 = performance.now();
+  const proc = spawn(process.execPath, [join(ROOT, 'src/main.ts')], {
+    cwd: ROOT,
+    env: { ...process.env, VISTACK_DATA_DIR: dataDir, VISTACK_PORT: String(port), VISTACK_ADMIN_PASSWORD: ADMIN_PASSWORD, VISTACK_LOG_LEVEL: 'warn' },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  proc.stdout!.on('data', (d) => { out += d; });
+  proc.stderr!.on('data', (d) => { out += d; });
+  let exited = false;
+  proc.on('exit', () => { exited = true; });
+  // Ready = the first answered request: poll Keystone's version document.
+  for (;;) {
+    if (exited) throw new Error(`the cloud exited during start:\n${out}`);
+    if (performance.now() - t0 > 60_000) { proc.kill('SIGKILL'); throw new Error(`not ready after 60 s:\n${out}`); }
+    const r = await request('GET', '/identity/v3').catch(() => null);
+    if (r?.status === 200) return { proc, readyMs: performance.now() - t0, output: () => out };
+    await sleep(5);
+  }
+}
+
+async function stopCloud(c: Child): Promise<number | null> {
+  if (c.proc.exitCode !== null) return c.proc.exitCode;
+  const done = new Promise<number | null>((r) => c.proc.once('exit', (code) => r(code)));
+  c.proc.kill('SIGTERM');
+  const t = setTimeout(() => c.proc.kill('SIGKILL'), 15_000);
+  const code = await done;
+  clearTimeout(t);
+  return code;
+}
+
+// ---- OpenStack calls
+async function issueToken(): Promise<{ token: string; projectId: string }> {
+  const r = await json('POST', '/identity/v3/auth/tokens', {
+    expect: 201,
+    body: { auth: { identity: { methods: ['password'], password: { user: { name: 'admin', domain: { name: 'Default' }, password: ADMIN_PASSWORD } } },
+      scope: { project: { name: 'admin', domain: { name: 'Default' } } } } },
+  });
+  return { token: String(r.headers['x-subject-token']), projectId: r.json.token.project.id };
+}
+
+const NOVA = { 'openstack-api-version': 'compute 2.37', 'x-openstack-nova-api-version': '2.37' };
+
+async function createServers(auth: Record<string, string>, prefix: string, n: number, imageRef: string, flavorRef: string) {
+  const t0 = performance.now();
+  const ids = await Promise.all(Array.from({ length: n }, async (_, i) => {
+    const r = await json('POST', '/compute/v2.1/servers', {
+      expect: 202, headers: { ...auth, ...NOVA },
+      body: { server: { name: `${prefix}-${i}`, imageRef, flavorRef, networks: 'none' } },
+    });
+    return String(r.json.server.id);
+  }));
+  const pending = new Set(ids);
+  const deadline = Date.now() + 300_000;
+  while (pending.size) {
+    if (Date.now() > deadline) throw new Error(`${pending.size} of ${n} servers not ACTIVE after 300 s`);
+    await sleep(20);
+    let marker = '';
+    for (;;) { // the whole list, page by page, however the server pages it
+      const r = await json('GET', `/compute/v2.1/servers/detail?limit=1000${marker ? `&marker=${marker}` : ''}`, { expect: 200, headers: auth });
+      for (const s of r.json.servers) {
+        if (!pending.has(s.id)) continue;
+        if (s.status === 'ERROR') throw new Error(`server ${s.id} went to ERROR: ${JSON.stringify(s.fault ?? {})}`);
+        if (s.status === 'ACTIVE') pending.delete(s.id);
+      }
+      if (!r.json.servers.length || !r.json.servers_links?.some((l: any) => l.rel === 'next')) break;
+      marker = r.json.servers.at(-1).id;
+    }
+  }
+  return (performance.now() - t0) / 1000;
+}
+
+// ---- the run
+async function main() {
+  const dataDir = mkdtempSync(join(tmpdir(), 'vistack-bench-'));
+  // A simulated datacenter big enough for 1,000 one-vCPU servers under Nova's default
+  // cpu_allocation_ratio of 4.0 (the default inventory has 192 cores).
+  mkdirSync(join(dataDir, 'vsphere-sim'), { recursive: true });
+  writeFileSync(join(dataDir, 'vsphere-sim', 'inventory.json'), JSON.stringify({
+    datacenter: 'Datacenter',
+    clusters: [1, 2].map((n) => ({
+      name: `cluster${n}`, computeHost: `compute0${n}`,
+      hosts: [1, 2, 3, 4].map((h) => ({ name: `esxi-${n}${h}.vistack.local`, sockets: 2, cores: 64, memoryMb: 512 * 1024 })),
+      datastores: [1, 2].map((d) => ({ name: `cluster${n}-ds${d}`, capacityGb: 4096 })),
+    })),
+  }));
+  base.port = await freePort();
+  let cloud: Child | undefined;
+  try {
+    cloud = await startCloud(dataDir, base.port);
+    const reported = /ready in (\d+) ms/.exec(cloud.output())?.[1];
+    record({ name: 'Start to first answered request (first start, empty data directory)', value: `${Math.round(cloud.readyMs)} ms`,
+      note: reported ? `the process reports ready after ${reported} ms of its own start-up` : undefined });
+    await sleep(1000);
+    await stopCloud(cloud);
+    cloud = await startCloud(dataDir, base.port);
+    record({ name: 'Start to first answered request (restart)', value: `${Math.round(cloud.readyMs)} ms`, target: '< 1 s', ok: cloud.readyMs < 1000 });
+    await sleep(3000);
+    const idle = rssMb(cloud.proc.pid!);
+    record({ name: 'Resident memory, idle', value: `${idle.toFixed(0)} MB`, target: '< 150 MB', ok: idle < 150 });
+
+    const issue = await rate(8, 2000, 10_000, async () => (await request('POST', '/identity/v3/auth/tokens', {
+      body: { auth: { identity: { methods: ['password'], password: { user: { name: 'admin', domain: { name: 'Default' }, password: ADMIN_PASSWORD } } },
+        scope: { project: { name: 'admin', domain: { name: 'Default' } } } } },
+    })).status === 201);
+    record({ name: 'Token issue (password, project scope), 8 clients', value: `${issue.perSec.toFixed(0)} /s`, note: `${issue.ok} in ${issue.seconds.toFixed(1)} s${issue.failed ? `, ${issue.failed} failed` : ''}` });
+
+    const { token, projectId } = await issueToken();
+    const { token: subject } = await issueToken();
+    const auth = { 'x-auth-token': token };
+    await json('GET', '/identity/v3/auth/tokens', { expect: 200, headers: { ...auth, 'x-subject-token': subject } });
+    const validate = await rate(32, 100_000, 8_000, async () =>
+      (await request('GET', '/identity/v3/auth/tokens', { headers: { ...auth, 'x-subject-token': subject } })).status === 200);
+    record({ name: 'Token validation (GET /identity/v3/auth/tokens), 32 clients', value: `${validate.perSec.toFixed(0)} /s`, target: '> 5,000 /s', ok: validate.perSec > 5000,
+      note: `${validate.ok} in ${validate.seconds.toFixed(1)} s${validate.failed ? `, ${validate.failed} failed` : ''}` });
+    const authed = await rate(32, 100_000, 8_000, async () =>
+      (await request('GET', '/compute/v2.1/flavors/1', { headers: auth })).status === 200);
+    record({ name: 'Authenticated request (GET /compute/v2.1/flavors/1: token validation + policy + one row), 32 clients', value: `${authed.perSec.toFixed(0)} /s`, target: '> 5,000 /s', ok: authed.perSec > 5000,
+      note: `${authed.ok} in ${authed.seconds.toFixed(1)} s${authed.failed ? `, ${authed.failed} failed` : ''}` });
+
+    // Servers: a 1 MiB image, a small flavor, no quota limits for the admin project.
+    const img = await json('POST', '/image/v2/images', { expect: 201, headers: auth,
+      body: { name: 'bench-image', disk_format: 'raw', container_format: 'bare', visibility: 'public' } });
+    await json('PUT', `/image/v2/images/${img.json.id}/file`, { expect: 204, headers: auth, raw: Buffer.alloc(1 << 20) });
+    const flavor = await json('POST', '/compute/v2.1/flavors', { expect: 200, headers: auth,
+      body: { flavor: { name: 'bench.tiny', ram: 64, vcpus: 1, disk: 1 } } });
+    await json('PUT', `/compute/v2.1/os-quota-sets/${projectId}`, { expect: 200, headers: auth,
+      body: { quota_set: { instances: -1, cores: -1, ram: -1 } } });
+
+    const first = await createServers(auth, 'bench-b0', BATCH, img.json.id, flavor.json.flavor.id);
+    record({ name: `Servers reaching ACTIVE, ${BATCH} concurrent creates`, value: `${(BATCH / first).toFixed(0)} /s`, target: '> 50 /s', ok: BATCH / first > 50,
+      note: `${BATCH} ACTIVE ${first.toFixed(2)} s after the first POST` });
+    let total = first;
+    for (let b = 1; b < SERVERS / BATCH; b++) total += await createServers(auth, `bench-b${b}`, BATCH, img.json.id, flavor.json.flavor.id);
+    record({ name: `Servers reaching ACTIVE, ${SERVERS} in batches of ${BATCH}`, value: `${(SERVERS / total).toFixed(0)} /s` });
+    await sleep(3000);
+    const loaded = rssMb(cloud.proc.pid!);
+    record({ name: `Resident memory with ${SERVERS} servers`, value: `${loaded.toFixed(0)} MB` });
+
+    const lat: number[] = [];
+    const lt0 = Date.now();
+    let listed = 0;
+    while (lat.length < 100 && Date.now() - lt0 < 60_000) {
+      const t = performance.now();
+      const r = await json('GET', '/compute/v2.1/servers/detail?limit=1000', { expect: 200, headers: auth });
+      lat.push(performance.now() - t);
+      listed = r.json.servers.length;
+    }
+    const p50 = percentile(lat, 50), p99 = percentile(lat, 99);
+    record({ name: `Detailed list of ${listed} servers (GET /compute/v2.1/servers/detail?limit=1000), p50 / p99`, value: `${p50.toFixed(1)} / ${p99.toFixed(1)} ms`,
+      target: '< 100 ms', ok: listed === SERVERS && p99 < 100, note: `${lat.length} sequential requests` });
+
+    const code = await stopCloud(cloud);
+    record({ name: 'Stop on SIGTERM', value: `exit code ${code}`, ok: code === 0 });
+    cloud = undefined;
+  } catch (e) {
+    const msg = e instanceof Error ? e.message : String(e);
+    record({ name: 'Run stopped early', value: 'error', note: msg.split('\n')[0] });
+    console.error(e);
+    process.exitCode = 1;
+  } finally {
+    if (cloud) await stopCloud(cloud);
+    agent.destroy();
+    rmSync(dataDir, { recursive: true, force: true });
+  }
+  writeReport();
+}
+
+function writeReport() {
+  const cpu = cpus();
+  const lines = [
+    '# Benchmarks',
+    '',
+    `Written by \`npm run bench\` (bench/run.ts) on ${new Date().toISOString().slice(0, 16).replace('T', ' ')} UTC.`,
+    '',
+    `Machine: ${cpu[0]?.model ?? 'unknown CPU'}, ${cpu.length} cores, ${(totalmem() / 2 ** 30).toFixed(1)} GiB memory, Linux ${release()}; Node ${process.version}.`,
+    'The cloud runs as one child process (`src/main.ts`, SQLite in a temporary data directory, the embedded vSphere',
+    'simulator with zero task latency and a layout of 2 clusters of 4 hosts with 64 cores each); the load comes from the same',
+    'machine over 127.0.0.1 through keep-alive connections, so client and cloud share the CPU.',
+    '',
+    '| measure | result | target |',
+    '| --- | --- | --- |',
+    ...results.map((r) => `| ${r.name}${r.note ? ` (${r.note})` : ''} | ${r.value} | ${r.target ? `${r.target}${r.ok === undefined ? '' : r.ok ? ' ✓' : ' ✗'}` : ''} |`),
+    '',
+    'Method: ready = time from spawning the process to the first 200 from `GET /identity/v3`; memory = VmRSS of',
+    'the cloud process (/proc/<pid>/status) 3 s after the phase; rates = successful requests per second over the',
+    'phase (bounded in count and time); servers ACTIVE/s = servers / time from the first create request until the',
+    'last one shows ACTIVE in `GET /servers/detail`, polled every 20 ms; list latency over sequential requests.',
+    '',
+  ];
+  writeFileSync(OUT, lines.join('\n'));
+  console.log(`wrote ${OUT}`);
+}
+
+await main();
