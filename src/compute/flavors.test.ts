@@ -3,7 +3,6 @@
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { startTestCloud, login, type TestCloud, type Session } from '../testing.ts';
-import { ensureInstancesTable } from './test_helpers.ts';
 
 let cloud: TestCloud;
 let admin: Session;
@@ -15,7 +14,6 @@ before(async () => {
   cloud = await startTestCloud();
   admin = await login(cloud, 'admin');
   demo = await login(cloud, 'demo', cloud.config.demoPassword, 'demo');
-  await ensureInstancesTable(cloud);
   demoProject = demo.body.token.project.id;
 });
 after(async () => { await cloud?.close(); });

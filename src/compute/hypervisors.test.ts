@@ -4,7 +4,7 @@
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { startTestCloud, login, type TestCloud, type Session } from '../testing.ts';
-import { ensureInstancesTable, insertInstance } from './test_helpers.ts';
+import { insertInstance } from './test_helpers.ts';
 import { listSchedulableNodes, syncComputeNodes } from './hypervisors.ts';
 import { availabilityZoneExists } from './availability_zones.ts';
 
@@ -17,7 +17,6 @@ before(async () => {
   cloud = await startTestCloud();
   admin = await login(cloud, 'admin');
   demo = await login(cloud, 'demo', cloud.config.demoPassword, 'demo');
-  await ensureInstancesTable(cloud);
 });
 after(async () => { await cloud?.close(); });
 

@@ -5,7 +5,6 @@ import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { createHash, X509Certificate } from 'node:crypto';
 import { startTestCloud, login, type TestCloud, type Session } from '../testing.ts';
-import { ensureInstancesTable } from './test_helpers.ts';
 
 let cloud: TestCloud;
 let admin: Session;
@@ -19,7 +18,6 @@ before(async () => {
   cloud = await startTestCloud();
   admin = await login(cloud, 'admin');
   demo = await login(cloud, 'demo', cloud.config.demoPassword, 'demo');
-  await ensureInstancesTable(cloud);
   demoUser = demo.body.token.user.id;
   demoProject = demo.body.token.project.id;
 });

@@ -8,7 +8,7 @@ import { startTestCloud, login, type TestCloud, type Session } from '../testing.
 import { enforceServerQuota, enforceResizeQuota, enforceMetadataQuota, enforceInjectedFilesQuota, countInstances } from './quotas.ts';
 import { ApiError } from '../core/errors.ts';
 import type { Tx } from '../core/db/index.ts';
-import { ensureInstancesTable, insertInstance as insertTestInstance } from './test_helpers.ts';
+import { insertInstance as insertTestInstance } from './test_helpers.ts';
 
 let cloud: TestCloud;
 let admin: Session;
@@ -23,7 +23,6 @@ before(async () => {
   demo = await login(cloud, 'demo', cloud.config.demoPassword, 'demo');
   demoProject = demo.body.token.project.id;
   demoUser = demo.body.token.user.id;
-  await ensureInstancesTable(cloud);
 });
 after(async () => { await cloud?.close(); });
 

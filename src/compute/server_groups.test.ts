@@ -6,7 +6,7 @@ import { randomUUID } from 'node:crypto';
 import { startTestCloud, login, type TestCloud, type Session } from '../testing.ts';
 import { addServerGroupMember, removeInstanceFromGroups, getServerGroup, getInstanceGroups } from './server_groups.ts';
 import type { ApiError } from '../core/errors.ts';
-import { ensureInstancesTable, insertInstance as insertTestInstance } from './test_helpers.ts';
+import { insertInstance as insertTestInstance } from './test_helpers.ts';
 
 let cloud: TestCloud;
 let admin: Session;
@@ -21,7 +21,6 @@ before(async () => {
   demo = await login(cloud, 'demo', cloud.config.demoPassword, 'demo');
   demoProject = demo.body.token.project.id;
   demoUser = demo.body.token.user.id;
-  await ensureInstancesTable(cloud);
 });
 after(async () => { await cloud?.close(); });
 

@@ -2,14 +2,6 @@
 // create writes them (quota, usage and membership read them), without going through the API.
 import { randomUUID } from 'node:crypto';
 import type { Queryable } from '../core/db/index.ts';
-import type { TestCloud } from '../testing.ts';
-import { migrate } from '../core/db/migrate.ts';
-import { migrations as instanceMigrations } from './servers/db.ts';
-
-/** Applies the servers' table migrations when the servers part does not (yet) register them; a no-op otherwise. */
-export async function ensureInstancesTable(cloud: TestCloud) {
-  await migrate(cloud.ctx.db, instanceMigrations);
-}
 
 export interface TestInstance {
   project: string; user: string; vcpus?: number; ram?: number; rootGb?: number; ephemeralGb?: number; swapMb?: number;

@@ -4,7 +4,7 @@ import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
 import { startTestCloud, login, type TestCloud, type Session } from '../testing.ts';
-import { ensureInstancesTable, insertInstance } from './test_helpers.ts';
+import { insertInstance } from './test_helpers.ts';
 import { recordMigration, setMigrationStatus, latestMigration } from './migrations.ts';
 
 let cloud: TestCloud;
@@ -20,7 +20,6 @@ before(async () => {
   demo = await login(cloud, 'demo', cloud.config.demoPassword, 'demo');
   demoProject = demo.body.token.project.id;
   demoUser = demo.body.token.user.id;
-  await ensureInstancesTable(cloud);
 });
 after(async () => { await cloud?.close(); });
 
@@ -55,6 +54,7 @@ test('simple tenant usage over a window', async () => {
   const p = await admin.json('GET', `/compute/v2.1/os-simple-tenant-usage?${q}&detailed=1&limit=1`, undefined, V('2.40'));
   assert.equal(p.body.tenant_usages[0].server_usages.length, 1);
   assert.match(p.body.tenant_usages_links[0].href, /marker=/);
+  assert.equal((await admin.json('GET', `/compute/v2.1/os-simple-tenant-usage/?${q}`)).status, 404);
   // Another project's usage is not for a member; bad times are 400; empty windows give {}.
   assert.equal((await demo.json('GET', `/compute/v2.1/os-simple-tenant-usage/${admin.body.token.project.id}?${q}`)).status, 403);
   assert.equal((await demo.json('GET', `/compute/v2.1/os-simple-tenant-usage/${demoProject}?start=yesterday`)).status, 400);

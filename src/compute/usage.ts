@@ -4,7 +4,7 @@
 // os-migrations list (src/compute/migrations.ts).
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import type { Context } from '../core/service.ts';
-import { badRequest } from '../core/errors.ts';
+import { badRequest, notFound } from '../core/errors.ts';
 import { mv } from './microversion.ts';
 import { checkQueryKeys, limitAndMarker, queryAll, MAX_LIMIT } from './common.ts';
 import { migrationRoutes } from './migrations.ts';
@@ -96,6 +96,8 @@ function usageLinks(ctx: Context, req: FastifyRequest, path: string, servers: an
 
 export async function usageRoutes(app: FastifyInstance, ctx: Context) {
   app.get('/os-simple-tenant-usage', async (req) => {
+    // ".../os-simple-tenant-usage/" is a show with an empty tenant id, which Nova's router does not match.
+    if (req.url.split('?')[0].endsWith('/')) throw notFound('The resource could not be found.');
     ctx.policy.authorize('os_compute_api:os-simple-tenant-usage:list', req.auth!, {});
     const v = mv(req);
     if (v.atLeast('2.75')) checkQueryKeys(req, ['start', 'end', 'detailed', 'limit', 'marker']);

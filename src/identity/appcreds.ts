@@ -4,7 +4,7 @@
 import type { Queryable, Tx } from '../core/db/index.ts';
 import { bool, fromJson, toJson, isUniqueViolation } from '../core/db/index.ts';
 import { hexId, nowIso } from '../core/ids.ts';
-import { type Keystone, notFound, conflict } from './keystone.ts';
+import { type Keystone, conflict } from './keystone.ts';
 import type { RoleRef } from './tokens.ts';
 
 export interface AppCred {
@@ -27,15 +27,14 @@ const row = (r: any): AppCred => ({
   system: r.system ?? null, roles: fromJson(r.roles, []), accessRules: fromJson(r.access_rules, []),
 });
 
+/** expires_at is stored in UTC without a zone suffix (as Keystone shows it). */
+export function expiresAtMs(c: Pick<AppCred, 'expiresAt'>): number | null {
+  return c.expiresAt ? Date.parse(/[zZ]$/.test(c.expiresAt) ? c.expiresAt : `${c.expiresAt}Z`) : null;
+}
+
 export async function getAppCred(q: Queryable, id: string): Promise<AppCred | null> {
   const r = await q.get('SELECT * FROM identity_application_credentials WHERE id = ?', [id]);
   return r ? row(r) : null;
-}
-
-export async function requireAppCred(q: Queryable, userId: string, id: string): Promise<AppCred> {
-  const c = await getAppCred(q, id);
-  if (!c || c.userId !== userId) throw notFound('application credential', id);
-  return c;
 }
 
 export async function getAppCredByName(q: Queryable, userId: string, name: string): Promise<AppCred | null> {
@@ -78,7 +77,15 @@ export async function createAppCred(tx: Tx, c: Omit<AppCred, 'id'> & { id?: stri
 }
 
 /** Deletes it; the tokens made from it end with it. */
-export async function deleteAppCred(ks: Keystone, tx: Tx, c: AppCred): Promise<void> {
+export async function deleteAppCred(ks: Keystone, tx: Tx, c: Pick<AppCred, 'id'>): Promise<void> {
   await tx.run('DELETE FROM identity_application_credentials WHERE id = ?', [c.id]);
   await ks.revocations.revoke(tx, { application_credential_id: c.id });
+}
+
+/** Keystone deletes a user's application credentials when the user is disabled or deleted. */
+export async function deleteAppCredsOfUser(ks: Keystone, tx: Tx, userId: string, projectId?: string): Promise<void> {
+  const rows = projectId === undefined
+    ? await tx.all<{ id: string }>('SELECT id FROM identity_application_credentials WHERE user_id = ?', [userId])
+    : await tx.all<{ id: string }>('SELECT id FROM identity_application_credentials WHERE user_id = ? AND project_id = ?', [userId, projectId]);
+  for (const r of rows) await deleteAppCred(ks, tx, r);
 }

@@ -64,23 +64,12 @@ export async function deleteGrant(ks: Keystone, tx: Tx, g: Grant): Promise<boole
     ? [{ scope_id: g.targetType === 'system' ? 'system' : g.targetId }]
     : g.targetType === 'domain' ? [{ domain_id: g.targetId }]
       : (await descendants(tx, g.targetId)).map((p) => ({ scope_id: p.id }));
+  // Application credentials stay: authenticating with one only grants the roles the user
+  // still holds, as in Keystone.
   for (const u of users) {
     for (const sc of scopes) await ks.revocations.revoke(tx, { user_id: u, role_id: g.roleId, ...sc });
-    // As Keystone: application credentials of the user on that project depend on the role.
-    if (g.targetType === 'project' && !g.inherited && g.actorType === 'user') {
-      const left = await effectiveRoleIds(tx, u, { projectId: g.targetId });
-      await deleteAppCredsLackingRoles(tx, u, g.targetId, left);
-    }
   }
   return true;
-}
-
-async function deleteAppCredsLackingRoles(tx: Tx, userId: string, projectId: string, roles: Set<string>) {
-  const creds = await tx.all<{ id: string; roles: string }>('SELECT id, roles FROM identity_application_credentials WHERE user_id = ? AND project_id = ?', [userId, projectId]);
-  for (const c of creds) {
-    const ids = (JSON.parse(c.roles) as Array<{ id: string }>).map((r) => r.id);
-    if (!ids.some((id) => roles.has(id))) await tx.run('DELETE FROM identity_application_credentials WHERE id = ?', [c.id]);
-  }
 }
 
 export type Scope = { projectId: string } | { domainId: string } | { system: true };

@@ -9,8 +9,8 @@ import { getDomain, getDomainByName, type Domain } from './domains.ts';
 import { getProject, getProjectByName, ancestors, type Project } from './projects.ts';
 import { getUser, getUserByName, type User } from './users.ts';
 import { effectiveRoleIds } from './assignments.ts';
-import { roleRefs } from './roles.ts';
-import { getAppCred, getAppCredByName, type AppCred } from './appcreds.ts';
+import { roleRefs, expandImplied, listImplications } from './roles.ts';
+import { getAppCred, getAppCredByName, expiresAtMs, type AppCred } from './appcreds.ts';
 import { newAuditId, TokenError, type TokenPayload, type RoleRef } from './tokens.ts';
 
 const idName: Schema = { type: 'object', properties: { id: { type: 'string' }, name: { type: 'string' } } };
@@ -144,7 +144,8 @@ async function appCredMethod(ks: Keystone, data: any): Promise<MethodResult> {
   if (typeof data.secret !== 'string' || !(await ks.hasher.verify(data.secret, cred.secretHash, `appcred:${cred.id}`))) {
     throw unauthorized('Error when authenticating with application credential: Invalid application credential.');
   }
-  if (cred.expiresAt && Date.parse(cred.expiresAt + (/[zZ]|[+-]\d\d:?\d\d$/.test(cred.expiresAt) ? '' : 'Z')) <= Date.now()) {
+  const expires = expiresAtMs(cred);
+  if (expires !== null && expires <= Date.now()) {
     throw unauthorized('Error when authenticating with application credential: Application credential has expired.');
   }
   return { userId: u.id, appCred: cred };
@@ -219,12 +220,18 @@ export async function authenticate(ks: Keystone, body: unknown): Promise<TokenPa
     if (appCred && scope !== undefined) throw unauthorized('Error when authenticating with application credential: Application credentials cannot request a scope.');
     const cred = appCred ?? (await getAppCred(ks.db, fromAppCredToken!.appCred!.id));
     if (!cred) throw unauthorized();
-    if (cred.expiresAt) payload.expiresAt = Math.min(payload.expiresAt, Date.parse(cred.expiresAt.endsWith('Z') ? cred.expiresAt : cred.expiresAt + 'Z'));
+    const credExpires = expiresAtMs(cred);
+    // A token does not outlive the credential it was made with.
+    if (credExpires !== null && credExpires <= now) throw unauthorized('Error when authenticating with application credential: Application credential has expired.');
+    if (credExpires !== null) payload.expiresAt = Math.min(payload.expiresAt, credExpires);
     const p = await lookupProject(ks.db, { id: cred.projectId ?? '' });
     const held = await effectiveRoleIds(ks.db, userId, { projectId: p.id }, p);
-    const roles = cred.roles.filter((r) => held.has(r.id));
-    if (!roles.length) throw unauthorized(`User ${userId} has no access to project ${p.id}`);
-    await scopeToProject(ks, payload, p, roles);
+    const delegated = cred.roles.filter((r) => held.has(r.id)).map((r) => r.id);
+    if (!delegated.length) throw unauthorized(`User ${userId} has no access to project ${p.id}`);
+    // Delegated roles bring the roles they imply (still only ones the user holds), so "member"
+    // works where a rule asks for "reader", as in any other token.
+    const implied = expandImplied(delegated, await listImplications(ks.db));
+    await scopeToProject(ks, payload, p, await roleRefs(ks.db, [...implied].filter((id) => held.has(id))));
     payload.appCred = { id: cred.id, name: cred.name, restricted: !cred.unrestricted };
     return payload;
   }

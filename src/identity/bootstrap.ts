@@ -15,6 +15,12 @@ import { createRole, getRoleByName, type Role } from './roles.ts';
 import { createGrant } from './assignments.ts';
 import { getRegion, putRegion, listServices, listEndpoints, putService, putEndpoint, INTERFACES } from './catalog.ts';
 
+/**
+ * Hashes of the configured passwords, shared by every cloud this process starts (tests start
+ * many): a bcrypt hash is as good in any database, and making one takes a good part of a second.
+ */
+const bootstrapHashes = new Map<string, Promise<string>>();
+
 export const IDENTITY_CATALOG_ENTRY: CatalogEntry = { type: 'identity', name: 'keystone', path: '/identity/v3' };
 
 export async function bootstrap(ks: Keystone): Promise<void> {
@@ -26,12 +32,15 @@ export async function bootstrap(ks: Keystone): Promise<void> {
   ];
   // bcrypt is slow: hash (or check) the configured passwords before the transaction.
   const wanted = new Map<string, string>();
-  const hashes = new Map<string, Promise<string>>();
   await Promise.all(accounts.map(async (a) => {
     const u = await getUserByName(ks.db, DEFAULT_DOMAIN_ID, a.user);
     if (u && (await ks.hasher.verify(a.password, u.passwordHash))) return;
-    if (!hashes.has(a.password)) hashes.set(a.password, ks.hasher.hash(a.password));
-    wanted.set(a.user, await hashes.get(a.password)!);
+    if (!bootstrapHashes.has(a.password)) {
+      const h = ks.hasher.hash(a.password);
+      bootstrapHashes.set(a.password, h);
+      h.catch(() => bootstrapHashes.delete(a.password));
+    }
+    wanted.set(a.user, await bootstrapHashes.get(a.password)!);
   }));
 
   await ks.db.tx(async (tx) => {

@@ -3,9 +3,7 @@
 // and it is rebuilt at most every few seconds so changes made by other processes show up too.
 import type { Queryable, Tx } from '../core/db/index.ts';
 import { bool, fromJson, toJson } from '../core/db/index.ts';
-import { hexId } from '../core/ids.ts';
 import type { Keystone } from './keystone.ts';
-import { notFound } from './keystone.ts';
 
 export interface Region { id: string; description: string; parentRegionId: string | null; extra: Record<string, unknown> }
 export interface Service { id: string; type: string; enabled: boolean; name: string | null; description: string | null; extra: Record<string, unknown> }
@@ -27,11 +25,6 @@ export async function getRegion(q: Queryable, id: string): Promise<Region | null
   const r = await q.get('SELECT * FROM identity_regions WHERE id = ?', [id]);
   return r ? regionRow(r) : null;
 }
-export async function requireRegion(q: Queryable, id: string): Promise<Region> {
-  const r = await getRegion(q, id);
-  if (!r) throw notFound('region', id);
-  return r;
-}
 export async function listRegions(q: Queryable, f: { parentRegionId?: string } = {}): Promise<Region[]> {
   const rows = f.parentRegionId !== undefined
     ? await q.all('SELECT * FROM identity_regions WHERE parent_region_id = ? ORDER BY id', [f.parentRegionId])
@@ -50,11 +43,6 @@ export function regionView(ks: Keystone, r: Region) {
 export async function getService(q: Queryable, id: string): Promise<Service | null> {
   const r = await q.get('SELECT * FROM identity_services WHERE id = ?', [id]);
   return r ? serviceRow(r) : null;
-}
-export async function requireService(q: Queryable, id: string): Promise<Service> {
-  const s = await getService(q, id);
-  if (!s) throw notFound('service', id);
-  return s;
 }
 export async function listServices(q: Queryable, f: { type?: string; name?: string } = {}): Promise<Service[]> {
   const rows = f.type !== undefined
@@ -78,11 +66,6 @@ export function serviceView(ks: Keystone, s: Service) {
 export async function getEndpoint(q: Queryable, id: string): Promise<Endpoint | null> {
   const r = await q.get('SELECT * FROM identity_endpoints WHERE id = ?', [id]);
   return r ? endpointRow(r) : null;
-}
-export async function requireEndpoint(q: Queryable, id: string): Promise<Endpoint> {
-  const e = await getEndpoint(q, id);
-  if (!e) throw notFound('endpoint', id);
-  return e;
 }
 export async function listEndpoints(q: Queryable, f: { serviceId?: string; interface?: string; regionId?: string } = {}): Promise<Endpoint[]> {
   const where: string[] = [], params: any[] = [];

@@ -6,6 +6,7 @@ import { hexId } from '../core/ids.ts';
 import { ApiError } from '../core/errors.ts';
 import { type Keystone, notFound, conflict, NULL_DOMAIN_ID } from './keystone.ts';
 import type { RoleRef } from './tokens.ts';
+import { deleteAppCredsOfUser } from './appcreds.ts';
 
 export interface Role {
   id: string;
@@ -102,6 +103,10 @@ export async function updateRole(tx: Tx, id: string, patch: Partial<Pick<Role, '
 export async function deleteRole(ks: Keystone, tx: Tx, id: string): Promise<void> {
   const r = await requireRole(tx, id);
   if (immutable(r)) throw new ApiError(403, `Resource is immutable: role ${id}`);
+  // As Keystone: users' application credentials on projects where they were granted the role go.
+  const grants = await tx.all<{ actor_id: string; target_id: string }>(
+    "SELECT DISTINCT actor_id, target_id FROM identity_assignments WHERE role_id = ? AND type = 'UserProject'", [id]);
+  for (const g of grants) await deleteAppCredsOfUser(ks, tx, g.actor_id, g.target_id);
   // Assignments and inference rules go with it (ON DELETE CASCADE); tokens carrying it end.
   await tx.run('DELETE FROM identity_roles WHERE id = ?', [id]);
   await ks.revocations.revoke(tx, { role_id: id });

@@ -256,6 +256,9 @@ test('application credentials: create, authenticate by id and by name, roles, ex
   assert.equal(readerOnly.body.application_credential.secret, 'my-own-secret');
   const ro = await post({ auth: { identity: { methods: ['application_credential'], application_credential: { id: readerOnly.body.application_credential.id, secret: 'my-own-secret' } } } });
   assert.deepEqual(ro.body.token.roles.map((r: any) => r.name), ['reader']);
+  const memberOnly = await user.json('POST', base, { application_credential: { name: 'mo', roles: [{ name: 'member' }], secret: 's' } });
+  const mo = await post({ auth: { identity: { methods: ['application_credential'], application_credential: { id: memberOnly.body.application_credential.id, secret: 's' } } } });
+  assert.deepEqual(mo.body.token.roles.map((r: any) => r.name).sort(), ['member', 'reader'], 'implied roles come along');
 
   // Duplicates, bad input, others' credentials.
   assert.equal((await user.json('POST', base, { application_credential: { name: 'ci' } })).status, 409);
@@ -278,6 +281,43 @@ test('application credentials: create, authenticate by id and by name, roles, ex
   assert.equal(await validates(byId.token!), 404);
   assert.equal((await post({ auth: { identity: { methods: ['application_credential'], application_credential: { id: cred.id, secret: cred.secret } } } })).status, 404);
   assert.equal((await user.request('DELETE', `${base}/${cred.id}`)).status, 404);
+});
+
+test('application credentials follow the user\'s roles: removed grants limit them, role deletion and user disabling delete them', async () => {
+  const m = await newMember('appcred-life');
+  const custom = (await admin.json('POST', '/identity/v3/roles', { role: { name: 'appcred-life-role' } })).body.role;
+  await admin.request('PUT', `/identity/v3/projects/${m.projectId}/users/${m.userId}/roles/${custom.id}`);
+  const user = await m.login();
+  const base = `/identity/v3/users/${m.userId}/application_credentials`;
+  const mk = async (name: string, roles: string[]) => {
+    const r = await user.json('POST', base, { application_credential: { name, roles: roles.map((n) => ({ name: n })) } });
+    assert.equal(r.status, 201, JSON.stringify(r.body));
+    return r.body.application_credential;
+  };
+  const auth = (c: any) => post({ auth: { identity: { methods: ['application_credential'], application_credential: { id: c.id, secret: c.secret } } } });
+  const both = await mk('both', ['member', 'appcred-life-role']);
+  const memberOnly = await mk('member-only', ['member']);
+  const bothToken = (await auth(both)).token!;
+
+  // Removing the member grant: the credential keeps working with what is left.
+  assert.equal((await admin.request('DELETE', `/identity/v3/projects/${m.projectId}/users/${m.userId}/roles/${m.memberRole}`)).status, 204);
+  assert.equal(await validates(bothToken), 404, 'its tokens carried the member role');
+  const left = await auth(both);
+  assert.equal(left.status, 201);
+  assert.deepEqual(left.body.token.roles.map((r: any) => r.name), ['appcred-life-role']);
+  assert.equal((await auth(memberOnly)).status, 401, 'nothing left to delegate');
+
+  // Deleting the role deletes the credentials of users granted it on the project.
+  assert.equal((await admin.request('DELETE', `/identity/v3/roles/${custom.id}`)).status, 204);
+  assert.equal((await admin.json('GET', `${base}/${both.id}`)).status, 404);
+  assert.equal(await validates(left.token!), 404);
+
+  // Disabling the user deletes all of them.
+  await admin.request('PUT', `/identity/v3/projects/${m.projectId}/users/${m.userId}/roles/${m.memberRole}`);
+  const again = await (await m.login()).json('POST', base, { application_credential: { name: 'again' } });
+  assert.equal(again.status, 201);
+  await admin.json('PATCH', `/identity/v3/users/${m.userId}`, { user: { enabled: false } });
+  assert.deepEqual((await admin.json('GET', base)).body.application_credentials, []);
 });
 
 test('revocation: user disabled, password changed, user deleted', async () => {

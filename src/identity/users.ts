@@ -4,6 +4,7 @@ import type { Queryable, Tx } from '../core/db/index.ts';
 import { bool, fromJson, toJson, isUniqueViolation } from '../core/db/index.ts';
 import { hexId, nowIso } from '../core/ids.ts';
 import { type Keystone, notFound, conflict } from './keystone.ts';
+import { deleteAppCredsOfUser } from './appcreds.ts';
 
 export interface User {
   id: string;
@@ -123,8 +124,10 @@ export async function updateUser(ks: Keystone, tx: Tx, id: string, patch: Partia
     if (isUniqueViolation(e)) throw conflict('user', `Duplicate entry found with name ${next.name} at domain ID ${next.domainId}`);
     throw e;
   }
-  // Disabling a user or changing the password ends every token the user holds.
+  // Disabling a user or changing the password ends every token the user holds; disabling also
+  // deletes the user's application credentials (Keystone's rule).
   if ((cur.enabled && !next.enabled) || patch.passwordHash !== undefined) await ks.revocations.revoke(tx, { user_id: id });
+  if (cur.enabled && !next.enabled) await deleteAppCredsOfUser(ks, tx, id);
   return next;
 }
 

@@ -185,25 +185,111 @@ export interface Instance {
   deleted: boolean;
 }
 
+/**
+ * An instance row. The JSON columns are parsed on first use only (prototype getters): a page of
+ * 1,000 servers never needs most of them.
+ */
+class InstanceRecord {
+  declare uuid: string;
+  declare id: number;
+  declare projectId: string;
+  declare userId: string;
+  declare displayName: string;
+  declare displayDescription: string | null;
+  declare hostname: string;
+  declare vcpus: number;
+  declare memoryMb: number;
+  declare rootGb: number;
+  declare ephemeralGb: number;
+  declare swapMb: number;
+  declare flavorId: string;
+  declare imageRef: string;
+  declare host: string | null;
+  declare node: string | null;
+  declare availabilityZone: string | null;
+  declare requestedAvailabilityZone: string | null;
+  declare vmState: string;
+  declare taskState: string | null;
+  declare powerState: number;
+  declare keyName: string | null;
+  declare keyData: string | null;
+  declare userData: string | null;
+  declare configDrive: string;
+  declare accessIpV4: string | null;
+  declare accessIpV6: string | null;
+  declare autoDiskConfig: boolean;
+  declare reservationId: string;
+  declare launchIndex: number;
+  declare lockedBy: string | null;
+  declare lockedReason: string | null;
+  declare progress: number;
+  declare launchedAt: string | null;
+  declare terminatedAt: string | null;
+  declare createdAt: string;
+  declare updatedAt: string;
+  declare deletedAt: string | null;
+  declare deleted: boolean;
+  #raw: any;
+  #parsed: Record<string, unknown> | null = null;
+  constructor(r: any) {
+    this.#raw = r;
+    this.uuid = r.uuid;
+    this.id = Number(r.id);
+    this.projectId = r.project_id;
+    this.userId = r.user_id;
+    this.displayName = r.display_name ?? '';
+    this.displayDescription = r.display_description ?? null;
+    this.hostname = r.hostname ?? '';
+    this.vcpus = Number(r.vcpus);
+    this.memoryMb = Number(r.memory_mb);
+    this.rootGb = Number(r.root_gb);
+    this.ephemeralGb = Number(r.ephemeral_gb);
+    this.swapMb = Number(r.swap_mb);
+    this.flavorId = r.flavor_id;
+    this.imageRef = r.image_ref ?? '';
+    this.host = r.host ?? null;
+    this.node = r.node ?? null;
+    this.availabilityZone = r.availability_zone ?? null;
+    this.requestedAvailabilityZone = r.requested_availability_zone ?? null;
+    this.vmState = r.vm_state;
+    this.taskState = r.task_state ?? null;
+    this.powerState = Number(r.power_state);
+    this.keyName = r.key_name ?? null;
+    this.keyData = r.key_data ?? null;
+    this.userData = r.user_data ?? null;
+    this.configDrive = r.config_drive ?? '';
+    this.accessIpV4 = r.access_ip_v4 ?? null;
+    this.accessIpV6 = r.access_ip_v6 ?? null;
+    this.autoDiskConfig = bool(r.auto_disk_config);
+    this.reservationId = r.reservation_id;
+    this.launchIndex = Number(r.launch_index);
+    this.lockedBy = r.locked_by ?? null;
+    this.lockedReason = r.locked_reason ?? null;
+    this.progress = Number(r.progress ?? 0);
+    this.launchedAt = r.launched_at ?? null;
+    this.terminatedAt = r.terminated_at ?? null;
+    this.createdAt = r.created_at;
+    this.updatedAt = r.updated_at;
+    this.deletedAt = r.deleted_at ?? null;
+    this.deleted = Number(r.deleted) !== 0;
+  }
+  #json<T>(col: string, dflt: T): T {
+    const p = (this.#parsed ??= {});
+    if (!(col in p)) p[col] = fromJson(this.#raw[col], dflt);
+    return p[col] as T;
+  }
+  get flavor() { return this.#json<InstanceFlavor>('flavor', null as any); }
+  get oldFlavor() { return this.#json<InstanceFlavor | null>('old_flavor', null); }
+  get securityGroups() { return this.#json<string[]>('security_groups', []); }
+  get requestedNetworks() { return this.#json<unknown>('requested_networks', null); }
+  get schedulerHints() { return this.#json<Record<string, unknown>>('scheduler_hints', {}); }
+  get trustedCerts() { return this.#json<string[] | null>('trusted_certs', null); }
+  get blockDeviceMapping() { return this.#json<unknown[]>('block_device_mapping', []); }
+  get systemMetadata() { return this.#json<Record<string, string>>('system_metadata', {}); }
+}
+
 export function instanceFromRow(r: any): Instance {
-  return {
-    uuid: r.uuid, id: Number(r.id), projectId: r.project_id, userId: r.user_id,
-    displayName: r.display_name ?? '', displayDescription: r.display_description ?? null, hostname: r.hostname ?? '',
-    vcpus: Number(r.vcpus), memoryMb: Number(r.memory_mb), rootGb: Number(r.root_gb), ephemeralGb: Number(r.ephemeral_gb),
-    swapMb: Number(r.swap_mb), flavorId: r.flavor_id, flavor: fromJson(r.flavor, null as any),
-    oldFlavor: fromJson(r.old_flavor, null), imageRef: r.image_ref ?? '', host: r.host ?? null, node: r.node ?? null,
-    availabilityZone: r.availability_zone ?? null, requestedAvailabilityZone: r.requested_availability_zone ?? null,
-    vmState: r.vm_state, taskState: r.task_state ?? null, powerState: Number(r.power_state),
-    keyName: r.key_name ?? null, keyData: r.key_data ?? null, userData: r.user_data ?? null, configDrive: r.config_drive ?? '',
-    accessIpV4: r.access_ip_v4 ?? null, accessIpV6: r.access_ip_v6 ?? null, autoDiskConfig: bool(r.auto_disk_config),
-    reservationId: r.reservation_id, launchIndex: Number(r.launch_index), lockedBy: r.locked_by ?? null,
-    lockedReason: r.locked_reason ?? null, progress: Number(r.progress ?? 0), launchedAt: r.launched_at ?? null,
-    terminatedAt: r.terminated_at ?? null, securityGroups: fromJson(r.security_groups, []),
-    requestedNetworks: fromJson(r.requested_networks, null), schedulerHints: fromJson(r.scheduler_hints, {}),
-    trustedCerts: fromJson(r.trusted_certs, null), blockDeviceMapping: fromJson(r.block_device_mapping, []),
-    systemMetadata: fromJson(r.system_metadata, {}), createdAt: r.created_at, updatedAt: r.updated_at,
-    deletedAt: r.deleted_at ?? null, deleted: Number(r.deleted) !== 0,
-  };
+  return new InstanceRecord(r) as unknown as Instance;
 }
 
 /** A live or deleted instance by uuid (null when no such row). */

@@ -17,6 +17,13 @@ import { basicView, loadExtras, serverView, statesFromStatuses } from './views.t
 import { normalizeUuid, queryMulti } from './common.ts';
 import { isUuid } from '../../core/ids.ts';
 
+/** What the list views read: the large JSON columns (system metadata, mappings, hints) stay in the table. */
+const LIST_COLUMNS = `uuid, id, project_id, user_id, display_name, display_description, hostname, vcpus, memory_mb, root_gb,
+  ephemeral_gb, swap_mb, flavor_id, flavor, image_ref, host, node, availability_zone, requested_availability_zone, vm_state,
+  task_state, power_state, key_name, user_data, config_drive, access_ip_v4, access_ip_v6, auto_disk_config, reservation_id,
+  launch_index, locked_by, locked_reason, progress, launched_at, terminated_at, trusted_certs, created_at, updated_at,
+  deleted_at, deleted`;
+
 const TAG_FILTERS = ['tags', 'tags-any', 'not-tags', 'not-tags-any'];
 const PAGING_SORTING = ['sort_key', 'sort_dir', 'limit', 'marker'];
 const JOINED_TABLE_PARAMS = ['block_device_mapping', 'services', 'metadata', 'system_metadata', 'info_cache', 'security_groups', 'pci_devices'];
@@ -245,7 +252,7 @@ export async function listServers(ctx: Context, req: FastifyRequest, detail: boo
     markerRow = instanceFromRow(r);
   }
 
-  const sql = `SELECT * FROM instances${where.length ? ` WHERE ${where.join(' AND ')}` : ''}`;
+  const sql = `SELECT ${LIST_COLUMNS} FROM instances${where.length ? ` WHERE ${where.join(' AND ')}` : ''}`;
   let rows = (await ctx.db.all(sql, params)).map(instanceFromRow);
   if (regex.length) rows = rows.filter((i) => regex.every(([get, m]) => m(get(i))));
   rows.sort(compare);

@@ -68,6 +68,51 @@ export function hostId(host: string | null, projectId: string): string {
   return createHash('sha224').update(projectId + host).digest('hex');
 }
 
+/** Per-request memo of what every server of a page shares: microversion flags, policy answers, hostIds. */
+interface ViewCtx {
+  v: ReturnType<typeof mv>;
+  flags: Record<string, boolean>;
+  admin: boolean;
+  rules: Map<string, boolean>;
+  hostIds: Map<string, string>;
+  /** self and bookmark hrefs of servers, without the id. */
+  selfPrefix: string;
+  bookmarkPrefix: string;
+}
+const viewCtxs = new WeakMap<FastifyRequest, ViewCtx>();
+const FLAG_VERSIONS = ['2.3', '2.9', '2.16', '2.19', '2.26', '2.47', '2.63', '2.71', '2.73'];
+
+function viewCtx(ctx: Context, req: FastifyRequest): ViewCtx {
+  let c = viewCtxs.get(req);
+  if (!c) {
+    const v = mv(req);
+    const flags: Record<string, boolean> = {};
+    for (const f of FLAG_VERSIONS) flags[f] = v.atLeast(f);
+    const probe = resourceLinks(ctx, req, 'servers', '_');
+    c = {
+      v, flags, admin: isAdmin(ctx, req), rules: new Map(), hostIds: new Map(),
+      selfPrefix: probe[0].href.slice(0, -1), bookmarkPrefix: probe[1].href.slice(0, -1),
+    };
+    viewCtxs.set(req, c);
+  }
+  return c;
+}
+
+function can(ctx: Context, req: FastifyRequest, vc: ViewCtx, rule: string, projectId: string): boolean {
+  const key = `${rule}\0${projectId}`;
+  let r = vc.rules.get(key);
+  if (r === undefined) { r = allowed(ctx, req, rule, { project_id: projectId }); vc.rules.set(key, r); }
+  return r;
+}
+
+function cachedHostId(vc: ViewCtx, host: string | null, projectId: string): string {
+  if (!host) return '';
+  const key = `${projectId}\0${host}`;
+  let h = vc.hostIds.get(key);
+  if (h === undefined) { h = hostId(host, projectId); vc.hostIds.set(key, h); }
+  return h;
+}
+
 /** Nova's utils.isotime: seconds precision with a Z. */
 export function isoTime(iso: string | null): string | null {
   if (!iso) return null;
@@ -131,21 +176,21 @@ export interface ShowOptions {
 }
 
 export function serverView(ctx: Context, req: FastifyRequest, i: Instance, extras: ViewExtras, o: ShowOptions): Record<string, unknown> {
-  const v = mv(req);
-  const admin = isAdmin(ctx, req);
-  const target = { project_id: i.projectId };
+  const vc = viewCtx(ctx, req);
+  const f = vc.flags;
   const status = statusOf(i);
+  const links = [{ rel: 'self', href: vc.selfPrefix + i.uuid }, { rel: 'bookmark', href: vc.bookmarkPrefix + i.uuid }];
   const s: Record<string, unknown> = {
     accessIPv4: i.accessIpV4 ?? '',
     accessIPv6: i.accessIpV6 ?? '',
     // No ports until Neutron arrives; Nova hides addresses while building anyway.
     addresses: {},
     created: isoTime(i.createdAt),
-    flavor: flavorField(ctx, req, i, v.atLeast('2.47') && allowed(ctx, req, 'os_compute_api:servers:show:flavor-extra-specs', target)),
-    hostId: hostId(i.host, i.projectId),
+    flavor: flavorField(ctx, req, i, f['2.47'] && can(ctx, req, vc, 'os_compute_api:servers:show:flavor-extra-specs', i.projectId)),
+    hostId: cachedHostId(vc, i.host, i.projectId),
     id: i.uuid,
-    image: i.imageRef ? { id: i.imageRef, links: [{ rel: 'bookmark', href: bookmark(ctx, req, 'images', i.imageRef) }] } : '',
-    links: resourceLinks(ctx, req, 'servers', i.uuid),
+    image: i.imageRef ? { id: i.imageRef, links: [{ rel: 'bookmark', href: `${vc.bookmarkPrefix.slice(0, -'servers/'.length)}images/${i.imageRef}` }] } : '',
+    links,
     metadata: extras.metadata.get(i.uuid) ?? {},
     name: i.displayName,
     status,
@@ -155,10 +200,10 @@ export function serverView(ctx: Context, req: FastifyRequest, i: Instance, extra
     'OS-DCF:diskConfig': i.autoDiskConfig ? 'AUTO' : 'MANUAL',
   };
   if (FAULT_STATUSES.has(status)) {
-    const f = extras.faults.get(i.uuid);
-    if (f) {
-      const fault: Record<string, unknown> = { code: f.code, created: isoTime(f.createdAt), message: f.message };
-      if (f.details && (admin || f.code !== 500)) fault.details = f.details;
+    const fl = extras.faults.get(i.uuid);
+    if (fl) {
+      const fault: Record<string, unknown> = { code: fl.code, created: isoTime(fl.createdAt), message: fl.message };
+      if (fl.details && (vc.admin || fl.code !== 500)) fault.details = fl.details;
       s.fault = fault;
     }
   }
@@ -171,11 +216,11 @@ export function serverView(ctx: Context, req: FastifyRequest, i: Instance, extra
   if (o.full) {
     s['OS-SRV-USG:launched_at'] = novaTime(i.launchedAt);
     s['OS-SRV-USG:terminated_at'] = novaTime(i.terminatedAt);
-    if (allowed(ctx, req, 'os_compute_api:os-extended-server-attributes', target)) {
+    if (can(ctx, req, vc, 'os_compute_api:os-extended-server-attributes', i.projectId)) {
       s['OS-EXT-SRV-ATTR:host'] = i.host;
       s['OS-EXT-SRV-ATTR:instance_name'] = instanceName(i.id);
       s['OS-EXT-SRV-ATTR:hypervisor_hostname'] = i.node;
-      if (v.atLeast('2.3')) {
+      if (f['2.3']) {
         s['OS-EXT-SRV-ATTR:hostname'] = i.hostname;
         s['OS-EXT-SRV-ATTR:kernel_id'] = '';
         s['OS-EXT-SRV-ATTR:launch_index'] = i.launchIndex;
@@ -190,17 +235,16 @@ export function serverView(ctx: Context, req: FastifyRequest, i: Instance, extra
     s['OS-EXT-STS:power_state'] = i.powerState;
     s['os-extended-volumes:volumes_attached'] = [];
   }
-  if (v.atLeast('2.9')) s.locked = !!i.lockedBy;
-  if (v.atLeast('2.16') && o.full && extras.hostStatus) {
+  if (f['2.9']) s.locked = !!i.lockedBy;
+  if (f['2.16'] && o.full && extras.hostStatus) {
     const hs = extras.hostStatus.get(i.uuid) ?? '';
-    const any = allowed(ctx, req, 'os_compute_api:servers:show:host_status', target);
-    if (any || hs === 'UNKNOWN') s.host_status = hs;
+    if (can(ctx, req, vc, 'os_compute_api:servers:show:host_status', i.projectId) || hs === 'UNKNOWN') s.host_status = hs;
   }
-  if (v.atLeast('2.19')) s.description = i.displayDescription;
-  if (v.atLeast('2.26')) s.tags = extras.tags.get(i.uuid) ?? [];
-  if (v.atLeast('2.63')) s.trusted_image_certificates = i.trustedCerts;
-  if (o.showServerGroups && v.atLeast('2.71')) s.server_groups = extras.groups?.get(i.uuid) ?? [];
-  if (v.atLeast('2.73')) s.locked_reason = i.lockedReason;
+  if (f['2.19']) s.description = i.displayDescription;
+  if (f['2.26']) s.tags = extras.tags.get(i.uuid) ?? [];
+  if (f['2.63']) s.trusted_image_certificates = i.trustedCerts;
+  if (o.showServerGroups && f['2.71']) s.server_groups = extras.groups?.get(i.uuid) ?? [];
+  if (f['2.73']) s.locked_reason = i.lockedReason;
   return s;
 }
 

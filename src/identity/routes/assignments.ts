@@ -5,7 +5,7 @@ import { ApiError } from '../../core/errors.ts';
 import { type Keystone, notFound, SYSTEM_TARGET } from '../keystone.ts';
 import { getRole, listRoles, roleView, type Role } from '../roles.ts';
 import { getUser, listUsers } from '../users.ts';
-import { getGroup, listGroups } from '../groups.ts';
+import { getGroup } from '../groups.ts';
 import { getProject, listProjects, type Project } from '../projects.ts';
 import { getDomain, listDomains, type Domain } from '../domains.ts';
 import {

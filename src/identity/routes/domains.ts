@@ -1,5 +1,5 @@
 // /v3/domains
-import type { FastifyInstance } from 'fastify';
+import type { FastifyInstance, FastifyRequest } from 'fastify';
 import { type Keystone, notFound } from '../keystone.ts';
 import { member, name64, description, type Schema } from '../validate.ts';
 import { getDomain, listDomains, createDomain, updateDomain, deleteDomain, domainView } from '../domains.ts';
@@ -39,21 +39,21 @@ export async function domainRoutes(app: FastifyInstance, ks: Keystone) {
     return { domain: domainView(ks, d) };
   });
 
-  const load = async (id: string) => {
+  const load = async (req: FastifyRequest, rule: string) => {
+    const { id } = req.params as { id: string };
     const d = await getDomain(ks.db, id);
+    ks.enforce(req, rule, { domain: { id } });
     if (!d) throw notFound('domain', id);
     return d;
   };
 
   app.get('/domains/:id', authed, async (req) => {
-    const d = await load((req.params as { id: string }).id);
-    ks.enforce(req, 'identity:get_domain', { domain: { id: d.id } });
+    const d = await load(req, 'identity:get_domain');
     return { domain: domainView(ks, d) };
   });
 
   app.patch('/domains/:id', authed, async (req) => {
-    const d = await load((req.params as { id: string }).id);
-    ks.enforce(req, 'identity:update_domain', { domain: { id: d.id } });
+    const d = await load(req, 'identity:update_domain');
     const f = member(req.body, 'domain', { minProperties: 1, properties: DOMAIN_PROPS });
     const next = await ks.db.tx((tx) => updateDomain(ks, tx, d.id, {
       name: f.name, description: f.description, enabled: f.enabled, extra: extraOf(f), options: f.options,
@@ -62,8 +62,7 @@ export async function domainRoutes(app: FastifyInstance, ks: Keystone) {
   });
 
   app.delete('/domains/:id', authed, async (req, reply) => {
-    const d = await load((req.params as { id: string }).id);
-    ks.enforce(req, 'identity:delete_domain', { domain: { id: d.id } });
+    const d = await load(req, 'identity:delete_domain');
     await ks.db.tx((tx) => deleteDomain(ks, tx, d.id));
     reply.code(204).send();
   });

@@ -5,7 +5,7 @@ import { ApiError } from '../../core/errors.ts';
 import { type Keystone, notFound, DEFAULT_DOMAIN_ID } from '../keystone.ts';
 import { member, check, name64, description, idOrNull, tags, tagName, type Schema } from '../validate.ts';
 import {
-  getProject, requireProject, listProjects, createProject, updateProject, deleteProject, projectView,
+  getProject, listProjects, createProject, updateProject, deleteProject, projectView,
   ancestors, descendants, type Project,
 } from '../projects.ts';
 import { getDomain, requireDomain, listDomains, createDomain, updateDomain, deleteDomain, type Domain } from '../domains.ts';
@@ -91,20 +91,20 @@ export async function projectRoutes(app: FastifyInstance, ks: Keystone) {
     return { project: projectView(ks, p) };
   });
 
-  const load = async (id: string): Promise<Project | Domain & { isDomain: true }> => {
+  type Loaded = Project | Domain & { isDomain: true };
+  /** As Keystone: the policy is checked with whatever exists (nothing for an unknown id), then 404. */
+  const load = async (req: FastifyRequest, rule: string): Promise<Loaded> => {
+    const { id } = req.params as { id: string };
     const p = await getProject(ks.db, id);
-    if (p) return p;
-    const d = await getDomain(ks.db, id);
-    if (d) return { ...d, isDomain: true };
-    throw notFound('project', id);
+    const d = p ? null : await getDomain(ks.db, id);
+    const x: Loaded | null = p ?? (d ? { ...d, isDomain: true } : null);
+    ks.enforce(req, rule, !x ? {} : 'isDomain' in x ? { project: { id: x.id, domain_id: null } } : projectTarget(x));
+    if (!x) throw notFound('project', id);
+    return x;
   };
-  const targetOf = (x: Project | Domain & { isDomain: true }) =>
-    'isDomain' in x ? { project: { id: x.id, domain_id: null } } : projectTarget(x);
 
   app.get('/projects/:id', authed, async (req) => {
-    const { id } = req.params as { id: string };
-    const x = await load(id);
-    ks.enforce(req, 'identity:get_project', targetOf(x));
+    const x = await load(req, 'identity:get_project');
     if ('isDomain' in x) return { project: domainAsProject(ks, x) };
     const q = query(req);
     const view: Record<string, unknown> = projectView(ks, x);
@@ -135,9 +135,8 @@ export async function projectRoutes(app: FastifyInstance, ks: Keystone) {
   });
 
   app.patch('/projects/:id', authed, async (req) => {
-    const { id } = req.params as { id: string };
-    const x = await load(id);
-    ks.enforce(req, 'identity:update_project', targetOf(x));
+    const x = await load(req, 'identity:update_project');
+    const id = x.id;
     const f = member(req.body, 'project', { minProperties: 1, properties: PROJECT_PROPS });
     if ('domain_id' in f && f.domain_id !== ('isDomain' in x ? null : x.domainId)) throw new ApiError(400, 'Update of `domain_id` is not allowed.');
     if ('is_domain' in f && f.is_domain !== 'isDomain' in x) throw new ApiError(400, 'Update of `is_domain` is not allowed.');
@@ -149,10 +148,6 @@ export async function projectRoutes(app: FastifyInstance, ks: Keystone) {
       return { project: domainAsProject(ks, d) };
     }
     if ('parent_id' in f && f.parent_id !== (x.parentId ?? x.domainId)) throw new ApiError(403, 'Update of `parent_id` is not allowed.');
-    if (f.name !== undefined && f.name !== x.name && x.name === 'admin' && x.domainId === DEFAULT_DOMAIN_ID) {
-      // Renaming the admin project would silently drop is_admin_project from its tokens.
-      throw new ApiError(403, 'The admin project cannot be renamed.');
-    }
     const p = await ks.db.tx((tx) => updateProject(ks, tx, id, {
       name: f.name, description: f.description, enabled: f.enabled, tags: f.tags, extra: extraOf(f), options: f.options,
     }));
@@ -160,9 +155,8 @@ export async function projectRoutes(app: FastifyInstance, ks: Keystone) {
   });
 
   app.delete('/projects/:id', authed, async (req, reply) => {
-    const { id } = req.params as { id: string };
-    const x = await load(id);
-    ks.enforce(req, 'identity:delete_project', targetOf(x));
+    const x = await load(req, 'identity:delete_project');
+    const id = x.id;
     if ('isDomain' in x) await ks.db.tx((tx) => deleteDomain(ks, tx, id));
     else await ks.db.tx((tx) => deleteProject(ks, tx, id, boolQuery(query(req).cascade)));
     reply.code(204).send();
@@ -170,8 +164,10 @@ export async function projectRoutes(app: FastifyInstance, ks: Keystone) {
 
   // Tags (https://docs.openstack.org/api-ref/identity/v3/#project-tags)
   const loadProject = async (req: FastifyRequest, rule: string) => {
-    const p = await requireProject(ks.db, (req.params as { id: string }).id);
-    ks.enforce(req, rule, projectTarget(p));
+    const { id } = req.params as { id: string };
+    const p = await getProject(ks.db, id);
+    ks.enforce(req, rule, p ? projectTarget(p) : {});
+    if (!p) throw notFound('project', id);
     return p;
   };
   app.get('/projects/:id/tags', authed, async (req) => ({ tags: (await loadProject(req, 'identity:list_project_tags')).tags }));
