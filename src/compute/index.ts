@@ -48,11 +48,15 @@ export const compute: ServiceModule = {
     for (const p of PARTS) await p.publicRoutes?.(app, ctx);
     const versioned = async (scope: FastifyInstance) => {
       scope.addHook('onRequest', async (req, reply) => {
+        // Nova answers with its own request-id header too; instance actions record it.
+        reply.header('x-compute-request-id', req.id);
         req.microversion = negotiate(req);
         const v = mv(req).toString();
         reply.header('OpenStack-API-Version', `compute ${v}`);
         reply.header('X-OpenStack-Nova-API-Version', v);
         reply.header('Vary', 'OpenStack-API-Version, X-OpenStack-Nova-API-Version');
+        // Nova also names the request id with its legacy header (clients such as Tempest read it).
+        reply.header('x-compute-request-id', req.id);
       });
       scope.addHook('preHandler', requireToken(ctx.tokens));
       for (const p of PARTS) await p.routes(scope, ctx);

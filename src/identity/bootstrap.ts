@@ -1,7 +1,8 @@
 // keystone-manage bootstrap plus DevStack's accounts, run at every start and idempotent: the
 // Default domain; roles admin > member > reader (implied) and service; project and user admin
-// (admin role on the admin project and on the system); project and user demo (member), alt_demo
-// likewise; the region; one service with public/internal/admin endpoints per catalog entry.
+// (admin role on the admin project and on the system); unless seeding is off, project and user
+// demo (member) and alt_demo likewise; the region; one service with public/internal/admin
+// endpoints per catalog entry.
 // Endpoints made here follow the current public URL (the port may change between starts), and
 // the admin and demo passwords follow the configuration.
 import type { Tx } from '../core/db/index.ts';
@@ -25,10 +26,14 @@ export const IDENTITY_CATALOG_ENTRY: CatalogEntry = { type: 'identity', name: 'k
 
 export async function bootstrap(ks: Keystone): Promise<void> {
   const { config } = ks.ctx;
+  // The admin account is keystone-manage bootstrap's and always there; demo and alt_demo are
+  // DevStack's demo data, left out when seeding is off.
   const accounts = [
     { user: 'admin', project: 'admin', password: config.adminPassword, role: 'admin' },
-    { user: 'demo', project: 'demo', password: config.demoPassword, role: 'member' },
-    { user: 'alt_demo', project: 'alt_demo', password: config.demoPassword, role: 'member' },
+    ...(config.seed ? [
+      { user: 'demo', project: 'demo', password: config.demoPassword, role: 'member' },
+      { user: 'alt_demo', project: 'alt_demo', password: config.demoPassword, role: 'member' },
+    ] : []),
   ];
   // bcrypt is slow: hash (or check) the configured passwords before the transaction.
   const wanted = new Map<string, string>();

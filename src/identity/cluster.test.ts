@@ -36,6 +36,19 @@ test('a token from one process works on the other; revocations propagate', async
   await assert.rejects(b.ctx.tokens.validate(sharedOnB.token), 'B knows after re-reading the events');
 });
 
+test('bootstrap is idempotent and its endpoints follow the public URL of the latest start', async () => {
+  // B started second, on another port, over the same data: one of each account and service,
+  // catalog URLs moved to B's address.
+  const adminB = await login(b, 'admin');
+  const users = (await adminB.json('GET', '/identity/v3/users?name=admin')).body.users;
+  assert.equal(users.length, 1);
+  const services = (await adminB.json('GET', '/identity/v3/services?type=identity')).body.services;
+  assert.equal(services.length, 1);
+  const eps = (await adminB.json('GET', `/identity/v3/endpoints?service_id=${services[0].id}`)).body.endpoints;
+  assert.equal(eps.length, 3);
+  for (const e of eps) assert.equal(e.url, `${b.url}/identity/v3`);
+});
+
 test('keys rotated by another process are picked up', async () => {
   const ka = keystoneOf(a.ctx), kb = keystoneOf(b.ctx);
   ka.fernet.rotate();

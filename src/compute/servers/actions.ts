@@ -16,7 +16,7 @@ import { enforceInjectedFilesQuota, enforceMetadataQuota, enforceResizeQuota } f
 import { listNodes } from '../hypervisors.ts';
 import { recordMigration } from '../migrations.ts';
 import { getInstance, setMetadata, updateInstance, VM, type Instance, type InstanceFlavor } from './db.ts';
-import { checkHost, checkLock, checkState, findServer, invalidState } from './common.ts';
+import { canonicalIpv4, canonicalIpv6, checkHost, checkLock, checkState, findServer, invalidState } from './common.ts';
 import { finishEvent, recordAction, recordInstantEvent, startEvent } from './instance_actions.ts';
 import * as S from './schemas.ts';
 import { validateBody } from './validate.ts';
@@ -186,8 +186,8 @@ const ACTIONS: Record<string, Handler> = {
     const fields: Record<string, unknown> = { image_ref: img.id, progress: 0 };
     if ('name' in r) fields.display_name = r.name;
     if (v.atLeast('2.19') && 'description' in r) fields.display_description = r.description;
-    if ('accessIPv4' in r) fields.access_ip_v4 = r.accessIPv4;
-    if ('accessIPv6' in r) fields.access_ip_v6 = r.accessIPv6;
+    if ('accessIPv4' in r) fields.access_ip_v4 = canonicalIpv4(r.accessIPv4);
+    if ('accessIPv6' in r) fields.access_ip_v6 = canonicalIpv6(r.accessIPv6);
     if ('OS-DCF:diskConfig' in r) fields.auto_disk_config = r['OS-DCF:diskConfig'] === 'AUTO' ? 1 : 0;
     if (v.atLeast('2.54') && 'key_name' in r) {
       if (r.key_name === null) { fields.key_name = null; fields.key_data = null; } else {
@@ -281,7 +281,7 @@ const ACTIONS: Record<string, Handler> = {
     const states = [VM.ACTIVE, VM.STOPPED, VM.PAUSED, VM.SUSPENDED];
     checkState(inst, 'createImage', { vm: states });
     const md: Record<string, string> = body.createImage.metadata ?? {};
-    const image = await createSnapshotImage(ctx, req, inst, body.createImage.name, { ...md, image_type: 'snapshot' });
+    const image = await createSnapshotImage(ctx, req, inst, body.createImage.name, { image_type: 'snapshot', ...md });
     try {
       await startAction(ctx, req, inst, { action: 'createImage', apiAction: 'createImage', op: 'snapshot', vm: states, taskState: 'image_snapshot', payload: { imageId: image.id } });
     } catch (e) {
@@ -299,7 +299,7 @@ const ACTIONS: Record<string, Handler> = {
     const states = [VM.ACTIVE, VM.STOPPED, VM.PAUSED, VM.SUSPENDED];
     checkState(inst, 'createBackup', { vm: states });
     const rotation = Number(b.rotation);
-    const image = await createSnapshotImage(ctx, req, inst, b.name, { ...(b.metadata ?? {}), image_type: 'backup', backup_type: b.backup_type });
+    const image = await createSnapshotImage(ctx, req, inst, b.name, { image_type: 'backup', ...(b.metadata ?? {}), backup_type: b.backup_type });
     try {
       await startAction(ctx, req, inst, {
         action: 'createBackup', apiAction: 'createBackup', op: 'backup', vm: states, taskState: 'image_backup',

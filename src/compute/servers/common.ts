@@ -59,3 +59,36 @@ export function checkLock(ctx: Context, req: FastifyRequest, inst: Instance) {
 export function checkHost(inst: Instance) {
   if (!inst.host) throw conflict(`Instance ${inst.uuid} is not ready`);
 }
+
+/** An IPv6 address in netaddr's compact form (RFC 5952; embedded IPv4 as hex except ::ffff:a.b.c.d). */
+export function canonicalIpv6(addr: string): string {
+  let s = addr.trim().toLowerCase();
+  const v4 = /(\d+)\.(\d+)\.(\d+)\.(\d+)$/.exec(s);
+  if (v4) {
+    const [a, b, c, d] = v4.slice(1).map(Number);
+    s = `${s.slice(0, v4.index)}${((a << 8) | b).toString(16)}:${((c << 8) | d).toString(16)}`;
+  }
+  const [head, tail] = s.includes('::') ? s.split('::') : [s, null];
+  const h = head ? head.split(':') : [];
+  const t = tail === null ? [] : tail ? tail.split(':') : [];
+  const groups = tail === null ? h : [...h, ...Array(8 - h.length - t.length).fill('0'), ...t];
+  const g = groups.map((x) => parseInt(x || '0', 16));
+  if (g.length !== 8 || g.some((x) => Number.isNaN(x))) return addr;
+  if (g.slice(0, 5).every((x) => x === 0) && g[5] === 0xffff) return `::ffff:${g[6] >> 8}.${g[6] & 255}.${g[7] >> 8}.${g[7] & 255}`;
+  let best = -1, bestLen = 0;
+  for (let i = 0; i < 8;) {
+    if (g[i] !== 0) { i++; continue; }
+    let j = i;
+    while (j < 8 && g[j] === 0) j++;
+    if (j - i > bestLen && j - i >= 2) { best = i; bestLen = j - i; }
+    i = j;
+  }
+  const hex = g.map((x) => x.toString(16));
+  if (best < 0) return hex.join(':');
+  return `${hex.slice(0, best).join(':')}::${hex.slice(best + bestLen).join(':')}`;
+}
+
+/** An IPv4 address as netaddr prints it (no leading zeros). */
+export function canonicalIpv4(addr: string): string {
+  return addr.trim().split('.').map((x) => String(Number(x))).join('.');
+}

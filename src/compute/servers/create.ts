@@ -17,6 +17,7 @@ import { addServerGroupMember, getServerGroup } from '../server_groups.ts';
 import { listNodes } from '../hypervisors.ts';
 import { nextInstanceIds, setMetadata, setTags, VM, type InstanceFlavor } from './db.ts';
 import { recordAction } from './instance_actions.ts';
+import { canonicalIpv4, canonicalIpv6 } from './common.ts';
 import { createSchema } from './schemas.ts';
 import { BUILD } from './tasks.ts';
 import { validateBody } from './validate.ts';
@@ -247,7 +248,7 @@ export async function createServers(ctx: Context, req: FastifyRequest, reply: Fa
         uuid, firstId + k, projectId, userId, displayName, description, hostname,
         flavor.vcpus, flavor.memoryMb, flavor.rootGb, flavor.ephemeralGb, flavor.swapMb, flavor.id, JSON.stringify(spec), imageRef,
         az, az, VM.BUILDING, 'scheduling', 0, s.key_name ?? null, keyData, s.user_data ?? null, configDrive,
-        s.accessIPv4 ?? null, s.accessIPv6 ?? null, s['OS-DCF:diskConfig'] === 'AUTO' ? 1 : 0,
+        s.accessIPv4 !== undefined ? canonicalIpv4(s.accessIPv4) : null, s.accessIPv6 !== undefined ? canonicalIpv6(s.accessIPv6) : null, s['OS-DCF:diskConfig'] === 'AUTO' ? 1 : 0,
         resv, k, 0, JSON.stringify(securityGroups.length ? securityGroups : ['default']), JSON.stringify(networks ?? null),
         JSON.stringify(hints), trustedCerts ? JSON.stringify(trustedCerts) : null, JSON.stringify(bdmV2), JSON.stringify(sysmeta), now, now]);
       await setMetadata(t, uuid, metadata);

@@ -139,7 +139,7 @@ export async function projectRoutes(app: FastifyInstance, ks: Keystone) {
     const id = x.id;
     const f = member(req.body, 'project', { minProperties: 1, properties: PROJECT_PROPS });
     if ('domain_id' in f && f.domain_id !== ('isDomain' in x ? null : x.domainId)) throw new ApiError(400, 'Update of `domain_id` is not allowed.');
-    if ('is_domain' in f && f.is_domain !== 'isDomain' in x) throw new ApiError(400, 'Update of `is_domain` is not allowed.');
+    if ('is_domain' in f && f.is_domain !== ('isDomain' in x)) throw new ApiError(400, 'Update of `is_domain` is not allowed.');
     if ('isDomain' in x) {
       if ('parent_id' in f && f.parent_id !== null) throw new ApiError(403, 'Update of `parent_id` is not allowed.');
       const d = await ks.db.tx((tx) => updateDomain(ks, tx, id, {
