@@ -4,7 +4,7 @@
 // phase that fails is reported as such and the others still run.
 import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { cpus, totalmem, tmpdir, release } from 'node:os';
+import { cpus, totalmem, tmpdir, release, loadavg } from 'node:os';
 import { join, resolve } from 'node:path';
 import { createServer } from 'node:net';
 import http from 'node:http';
@@ -160,6 +160,8 @@ async function createServers(auth: Record<string, string>, prefix: string, n: nu
 }
 
 // ---- the run
+const loadBefore = loadavg()[0];
+
 async function main() {
   const dataDir = mkdtempSync(join(tmpdir(), 'vistack-bench-'));
   // A simulated datacenter big enough for 1,000 one-vCPU servers under Nova's default
@@ -266,6 +268,7 @@ function writeReport() {
     'The cloud runs as one child process (`src/main.ts`, SQLite in a temporary data directory, the embedded vSphere',
     'simulator with zero task latency and a layout of 2 clusters of 4 hosts with 64 cores each); the load comes from the same',
     'machine over 127.0.0.1 through keep-alive connections, so client and cloud share the CPU.',
+    `Load average (1 min) when the run began: ${loadBefore.toFixed(2)} (other work on the machine lowers every rate).`,
     '',
     '| measure | result | target |',
     '| --- | --- | --- |',

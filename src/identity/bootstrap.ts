@@ -24,7 +24,13 @@ const bootstrapHashes = new Map<string, Promise<string>>();
 
 export const IDENTITY_CATALOG_ENTRY: CatalogEntry = { type: 'identity', name: 'keystone', path: '/identity/v3' };
 
-export async function bootstrap(ks: Keystone): Promise<void> {
+/**
+ * Runs the bootstrap. Accounts that are new get their configured password hashed now; for
+ * accounts that exist, checking that the configured password still matches costs a bcrypt
+ * verification each, so that is returned as a job to run after the cloud is ready (restarts stay
+ * fast; a changed VISTACK_ADMIN_PASSWORD takes effect a moment later).
+ */
+export async function bootstrap(ks: Keystone): Promise<() => Promise<void>> {
   const { config } = ks.ctx;
   // The admin account is keystone-manage bootstrap's and always there; demo and alt_demo are
   // DevStack's demo data, left out when seeding is off.
@@ -35,17 +41,12 @@ export async function bootstrap(ks: Keystone): Promise<void> {
       { user: 'alt_demo', project: 'alt_demo', password: config.demoPassword, role: 'member' },
     ] : []),
   ];
-  // bcrypt is slow: hash (or check) the configured passwords before the transaction.
+  // bcrypt is slow: hash the passwords of new accounts before the transaction.
   const wanted = new Map<string, string>();
+  const existing: typeof accounts = [];
   await Promise.all(accounts.map(async (a) => {
-    const u = await getUserByName(ks.db, DEFAULT_DOMAIN_ID, a.user);
-    if (u && (await ks.hasher.verify(a.password, u.passwordHash))) return;
-    if (!bootstrapHashes.has(a.password)) {
-      const h = ks.hasher.hash(a.password);
-      bootstrapHashes.set(a.password, h);
-      h.catch(() => bootstrapHashes.delete(a.password));
-    }
-    wanted.set(a.user, await bootstrapHashes.get(a.password)!);
+    if (await getUserByName(ks.db, DEFAULT_DOMAIN_ID, a.user)) { existing.push(a); return; }
+    wanted.set(a.user, await hashOnce(ks, a.password));
   }));
 
   await ks.db.tx(async (tx) => {
@@ -70,9 +71,6 @@ export async function bootstrap(ks: Keystone): Promise<void> {
       const hash = wanted.get(a.user);
       if (!user) {
         user = await createUser(tx, { name: a.user, domainId: DEFAULT_DOMAIN_ID, passwordHash: hash ?? null, defaultProjectId: null });
-      } else if (hash) {
-        await tx.run('UPDATE identity_users SET password_hash = ? WHERE id = ?', [hash, user.id]);
-        await ks.revocations.revoke(tx, { user_id: user.id });
       }
       await createGrant(tx, { actorType: 'user', actorId: user.id, targetType: 'project', targetId: project.id, roleId: roleIds[a.role], inherited: false });
       if (a.user === 'admin') {
@@ -85,6 +83,27 @@ export async function bootstrap(ks: Keystone): Promise<void> {
     for (const entry of entries) await registerService(tx, entry, config.publicUrl, config.region);
   });
   ks.catalog.invalidate();
+
+  return async () => {
+    for (const a of existing) {
+      const u = await getUserByName(ks.db, DEFAULT_DOMAIN_ID, a.user);
+      if (!u || (await ks.hasher.verify(a.password, u.passwordHash))) continue;
+      const hash = await hashOnce(ks, a.password);
+      await ks.db.tx(async (tx) => {
+        await tx.run('UPDATE identity_users SET password_hash = ? WHERE id = ?', [hash, u.id]);
+        await ks.revocations.revoke(tx, { user_id: u.id });
+      });
+    }
+  };
+}
+
+function hashOnce(ks: Keystone, password: string): Promise<string> {
+  if (!bootstrapHashes.has(password)) {
+    const h = ks.hasher.hash(password);
+    bootstrapHashes.set(password, h);
+    h.catch(() => bootstrapHashes.delete(password));
+  }
+  return bootstrapHashes.get(password)!;
 }
 
 async function registerService(tx: Tx, entry: CatalogEntry, publicUrl: string, region: string) {

@@ -17,6 +17,8 @@ import { unauthorized as unauthorizedError } from './keystone.ts';
 
 // One process may run several clouds (tests): each context has its own identity service.
 const instances = new WeakMap<Context, Keystone>();
+const passwordChecks = new WeakMap<Context, () => Promise<void>>();
+const pendingChecks = new WeakMap<Context, Promise<void>>();
 
 /** The identity service of a running cloud (tests reach its internals through it). */
 export function keystoneOf(ctx: Context): Keystone {
@@ -47,12 +49,18 @@ export const identity: ServiceModule = {
     ctx.services.identity = identityApi(ks);
   },
   async seed(ctx) {
-    await bootstrap(keystoneOf(ctx));
+    passwordChecks.set(ctx, await bootstrap(keystoneOf(ctx)));
   },
   async start(ctx) {
     keystoneOf(ctx).start();
+    // After ready: re-apply the configured passwords to existing accounts (see bootstrap()).
+    const check = passwordChecks.get(ctx);
+    passwordChecks.delete(ctx);
+    if (check) pendingChecks.set(ctx, check().catch((e) => ctx.log.error('applying the configured passwords failed', e)));
   },
   async stop(ctx) {
+    await pendingChecks.get(ctx);
+    pendingChecks.delete(ctx);
     await instances.get(ctx)?.close();
     instances.delete(ctx);
   },

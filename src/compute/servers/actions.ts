@@ -28,6 +28,9 @@ import { serversConfig } from './config.ts';
 type Req = FastifyRequest<{ Params: { id: string } }>;
 type Handler = (ctx: Context, req: Req, reply: FastifyReply, body: any) => Promise<unknown>;
 
+/** Moving a VM to another cluster needs a relocation the virt driver does not offer (yet). */
+const MOVE_UNSUPPORTED = 'No valid host was found. Moving instances between compute nodes is not supported by the vCenter driver of this cloud.';
+
 const ALLOW_REBOOT_TASKS = [null, 'rebooting', 'reboot_pending', 'reboot_started', 'resuming', 'rebooting_hard', 'unpausing', 'pausing', 'suspending'];
 
 interface StartOptions {
@@ -239,9 +242,10 @@ const ACTIONS: Record<string, Handler> = {
     if (flavor.id === inst.flavor.id) throw badRequest('When resizing, instances must change flavor!');
     if (flavor.rootGb === 0 && inst.rootGb !== 0) throw badRequest('Server disk was unable to be resized because: Resize to zero disk flavor is not allowed.');
     const spec: InstanceFlavor = { ...flavorToSpec(flavor), internalId: flavor.internalId, rxtxFactor: flavor.rxtxFactor, isPublic: flavor.isPublic, description: flavor.description };
+    const disk = body.resize['OS-DCF:diskConfig'];
     await startAction(ctx, req, inst, {
       action: 'resize', apiAction: 'resize', op: 'resize', vm: [VM.ACTIVE, VM.STOPPED], taskState: 'resize_prep',
-      fields: { ...flavorColumns(spec), old_flavor: inst.flavor, progress: 0 },
+      fields: { ...flavorColumns(spec), old_flavor: inst.flavor, progress: 0, ...(disk ? { auto_disk_config: disk === 'AUTO' ? 1 : 0 } : {}) },
       also: async (t, cur) => {
         await enforceResizeQuota(t, cur.projectId, cur.userId, flavor.vcpus - cur.vcpus, flavor.memoryMb - cur.memoryMb);
         // A vCenter cluster resizes in place: source and destination are the same node.
@@ -465,6 +469,46 @@ const ACTIONS: Record<string, Handler> = {
     checkLock(ctx, req, inst);
     // No network information exists until a network service does: nothing to inject.
     return reply.code(202).send();
+  },
+
+  // Removed from Nova (23.0.0): 410 Gone.
+  async resetNetwork(ctx, req) {
+    await findServer(ctx, req, req.params.id);
+    throw new ApiError(410, 'This resource is no longer available.');
+  },
+
+  async migrate(ctx, req, _reply, body) {
+    if (mv(req).atLeast('2.56')) validateBody(S.migrateSchema, body);
+    const inst = await findServer(ctx, req, req.params.id);
+    const host = mv(req).atLeast('2.56') ? body.migrate?.host : undefined;
+    ctx.policy.authorize(host ? 'os_compute_api:os-migrate-server:migrate:host' : 'os_compute_api:os-migrate-server:migrate', req.auth!, project(inst));
+    checkLock(ctx, req, inst);
+    checkState(inst, 'migrate', { vm: [VM.ACTIVE, VM.STOPPED] });
+    checkHost(inst);
+    if (host && !(await listNodes(ctx.db)).some((n) => n.host === host)) throw badRequest(`Compute host ${host} could not be found.`);
+    throw badRequest(MOVE_UNSUPPORTED);
+  },
+
+  async 'os-migrateLive'(ctx, req, _reply, body) {
+    validateBody(S.migrateLiveSchema, body);
+    const inst = await findServer(ctx, req, req.params.id);
+    const host = body['os-migrateLive'].host;
+    ctx.policy.authorize(host ? 'os_compute_api:os-migrate-server:migrate_live:host' : 'os_compute_api:os-migrate-server:migrate_live', req.auth!, project(inst));
+    checkLock(ctx, req, inst);
+    checkState(inst, 'os-migrateLive', { vm: [VM.ACTIVE, VM.PAUSED] });
+    if (host && !(await listNodes(ctx.db)).some((n) => n.host === host)) throw badRequest(`Compute host ${host} could not be found.`);
+    throw badRequest(MOVE_UNSUPPORTED);
+  },
+
+  async evacuate(ctx, req, _reply, body) {
+    validateBody(S.evacuateSchema, body);
+    const inst = await findServer(ctx, req, req.params.id);
+    ctx.policy.authorize('os_compute_api:os-evacuate', req.auth!, project(inst));
+    checkState(inst, 'evacuate', { vm: [VM.ACTIVE, VM.STOPPED, VM.ERROR] });
+    const node = (await listNodes(ctx.db)).find((n) => n.host === inst.host);
+    // Nova evacuates only from a host whose compute service is down.
+    if (node && node.state === 'up') throw badRequest(`Compute service of ${inst.host} is still in use.`);
+    throw badRequest(MOVE_UNSUPPORTED);
   },
 
   async addSecurityGroup(ctx, req, _reply, body) {

@@ -210,6 +210,8 @@ export async function createServers(ctx: Context, req: FastifyRequest, reply: Fa
     if (!g) throw badRequest(`Instance group ${groupId} could not be found.`);
   }
   const securityGroups: string[] = [...new Set(((s.security_groups ?? []) as { name?: string }[]).map((g) => g.name).filter((n): n is string => !!n))];
+  // Security groups live in the network service: until it exists, only each project's "default" does.
+  for (const g of securityGroups) if (g !== 'default') throw badRequest(`Security group ${g} not found.`);
   const configDrive = s.config_drive !== undefined && parseBoolean(s.config_drive, 'config_drive') ? 'True' : '';
   const tags: string[] = v.atLeast('2.52') ? (s.tags ?? []) : [];
 

@@ -144,7 +144,9 @@ export async function listServers(ctx: Context, req: FastifyRequest, detail: boo
 
   let allTenants = false;
   if ('all_tenants' in opts) {
-    try { allTenants = parseBoolean(opts.all_tenants, 'all_tenants'); } catch { throw badRequest(`Invalid input received: Unrecognized value '${opts.all_tenants}', acceptable values are: '0', '1', 'f', 'false', 'n', 'no', 'off', 'on', 't', 'true', 'y', 'yes'`); }
+    // The empty string also asks for all tenants (common.is_all_tenants).
+    if (opts.all_tenants === '') allTenants = true;
+    else try { allTenants = parseBoolean(opts.all_tenants, 'all_tenants'); } catch { throw badRequest(`Invalid input received: Unrecognized value '${opts.all_tenants}', acceptable values are: '0', '1', 'f', 'false', 'n', 'no', 'off', 'on', 't', 'true', 'y', 'yes'`); }
     delete opts.all_tenants;
   }
   if (allTenants) {

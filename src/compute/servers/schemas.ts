@@ -273,6 +273,17 @@ export const changePasswordSchema = obj('changePassword', {
   type: 'object', properties: { adminPass: adminPassword }, required: ['adminPass'], additionalProperties: false,
 });
 export const triggerCrashDumpSchema = obj('trigger_crash_dump', { type: 'null' });
+export const migrateSchema = obj('migrate', { type: ['object', 'null'], properties: { host: { type: ['string', 'null'], pattern: '^[a-zA-Z0-9-._]*$', maxLength: 255 } }, additionalProperties: false });
+export const migrateLiveSchema = obj('os-migrateLive', {
+  type: 'object',
+  properties: { host: { type: ['string', 'null'], maxLength: 255 }, block_migration: { type: ['boolean', 'string'] }, disk_over_commit: { type: ['boolean', 'string'] }, force: boolean },
+  required: ['host'], additionalProperties: false,
+});
+export const evacuateSchema = obj('evacuate', {
+  type: 'object',
+  properties: { host: { type: 'string', maxLength: 255 }, onSharedStorage: boolean, adminPass: adminPassword, force: boolean },
+  additionalProperties: false,
+});
 export const securityGroupActionSchema = (key: string) => obj(key, {
   type: 'object', properties: { name: { type: 'string', minLength: 1 } }, required: ['name'], additionalProperties: false,
 });

@@ -52,6 +52,17 @@ for (const dialect of testDialects) {
       await db.run(`DELETE FROM items`);
     });
 
+    test('text sorts byte-wise on both dialects (PostgreSQL database with LC_COLLATE C)', async () => {
+      const names = ['b', 'B', '_x', 'a', 'Z', 'é', '10', '9'];
+      for (const [i, n] of names.entries()) await db.run(`INSERT INTO items (id, n, note) VALUES (?, ?, ?)`, [`s${i}`, i, n]);
+      const rows = await db.all<{ note: string }>(`SELECT note FROM items ORDER BY note`);
+      // Paging markers compare with `>`; both dialects must agree on the order they page through.
+      assert.deepEqual(rows.map((r) => r.note), ['10', '9', 'B', 'Z', '_x', 'a', 'b', 'é']);
+      const after = await db.all<{ note: string }>(`SELECT note FROM items WHERE note > ? ORDER BY note`, ['Z']);
+      assert.deepEqual(after.map((r) => r.note), ['_x', 'a', 'b', 'é']);
+      await db.run(`DELETE FROM items`);
+    });
+
     test('run() reports the number of changed rows', async () => {
       await db.run(`INSERT INTO items (id, n) VALUES (?, ?), (?, ?), (?, ?)`, ['c1', 1, 'c2', 1, 'c3', 2]);
       assert.equal((await db.run(`UPDATE items SET n = n + 1 WHERE n = ?`, [1])).changes, 2);
