@@ -16,10 +16,13 @@ export interface TestCloud extends Cloud {
  * sets it to a PostgreSQL database), runs the same tests on PostgreSQL; each cloud then gets a
  * fresh schema-less database by dropping every table first.
  */
-export async function startTestCloud(overrides: Partial<Config> = {}): Promise<TestCloud> {
+export async function startTestCloud(overrides: Partial<Config> = {},
+  opts: { freshDatabase?: boolean } = {}): Promise<TestCloud> {
   const dataDir = overrides.dataDir ?? mkdtempSync(join(tmpdir(), 'vistack-test-'));
   const pgUrl = process.env.VISTACK_TEST_DATABASE_URL;
-  if (pgUrl && !overrides.databaseUrl && !overrides.dataDir) await resetPostgres(pgUrl);
+  // A given dataDir means a restart of an earlier cloud, unless the caller says it is new.
+  const fresh = opts.freshDatabase ?? !overrides.dataDir;
+  if (pgUrl && !overrides.databaseUrl && fresh) await resetPostgres(pgUrl);
   const cloud = await startCloud({
     port: 0, logLevel: 'error', simLatencyMs: 0,
     ...(pgUrl ? { databaseUrl: pgUrl } : {}),

@@ -8,7 +8,7 @@ import { startTestCloud, login } from '../testing.ts';
 test('a restart re-applies a changed admin password (after ready, not on the start path)', async () => {
   const dataDir = mkdtempSync(join(tmpdir(), 'vistack-bootstrap-'));
   try {
-    let cloud = await startTestCloud({ dataDir, adminPassword: 'first' });
+    let cloud = await startTestCloud({ dataDir, adminPassword: 'first' }, { freshDatabase: true });
     await login(cloud, 'admin', 'first');
     await cloud.close();
 
