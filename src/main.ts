@@ -1,6 +1,12 @@
 // `npm start`: the whole cloud in the foreground. VISTACK_DATA_DIR (default ./data) holds all
 // state; VISTACK_PORT (default 5000) is the port on 127.0.0.1. SIGTERM/SIGINT stop it cleanly.
-import { startCloud, writeCloudsYaml } from './app.ts';
+import { enableCompileCache } from 'node:module';
+
+// Node's compile cache keeps the type-stripped, compiled modules in .cache/ of the project: a
+// restart skips TypeScript stripping, which roughly halves the time to ready and saves memory.
+// It must be on before the cloud's modules load, hence the dynamic import.
+enableCompileCache(new URL('../.cache/node-compile-cache', import.meta.url).pathname);
+const { startCloud, writeCloudsYaml } = await import('./app.ts');
 
 const t0 = performance.now();
 const cloud = await startCloud();

@@ -180,6 +180,25 @@ describe('images and shelving', () => {
     assert.equal((await act(env, env.demo, id, { createImage: {} })).status, 400);
   });
 
+  it('creates backups and keeps only the newest `rotation` of them', async () => {
+    const id = await bootServer(env, env.demo, { name: 'backup' });
+    const ids: string[] = [];
+    for (let k = 0; k < 3; k++) {
+      const r = await act(env, env.demo, id, { createBackup: { name: `bk-${k}`, backup_type: 'daily', rotation: 2 } }, '2.45');
+      assert.equal(r.status, 202);
+      ids.push(r.body.image_id);
+    }
+    const status = async (img: string) => (await env.demo.json('GET', `/image/v2/images/${img}`)).status;
+    assert.equal(await status(ids[0]), 404, 'the oldest backup is rotated out');
+    assert.equal(await status(ids[1]), 200);
+    assert.equal(await status(ids[2]), 200);
+    const img = (await env.demo.json('GET', `/image/v2/images/${ids[2]}`)).body;
+    assert.equal(img.image_type, 'backup');
+    assert.equal(img.backup_type, 'daily');
+    assert.equal((await act(env, env.demo, id, { createBackup: { name: 'x', backup_type: 'daily' } })).status, 400);
+    assert.equal((await act(env, env.demo, id, { createBackup: { name: 'x', backup_type: 'daily', rotation: -1 } })).status, 400);
+  });
+
   it('shelves (offloading at once, as DevStack) and unshelves onto a node again', async () => {
     const id = await bootServer(env, env.demo, { name: 'shelf' });
     assert.equal((await act(env, env.demo, id, { shelve: null })).status, 202);

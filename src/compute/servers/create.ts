@@ -232,7 +232,7 @@ export async function createServers(ctx: Context, req: FastifyRequest, reply: Fa
   const created = await ctx.db.tx(async (t) => {
     const count = await enforceServerQuota(t, projectId, userId,
       { instances: maxCount, cores: flavor.vcpus * maxCount, ram: flavor.memoryMb * maxCount }, { minCount });
-    const firstId = await nextInstanceIds(t, count);
+    const firstId = await nextInstanceIds(t);
     const now = nowIso();
     const uuids: string[] = [];
     for (let k = 0; k < count; k++) {

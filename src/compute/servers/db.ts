@@ -298,8 +298,11 @@ export async function getInstance(q: Queryable, uuid: string): Promise<Instance 
   return r ? instanceFromRow(r) : null;
 }
 
-/** Next numeric id (for instance_name "instance-0000000a"), under a lock so concurrent creates differ. */
-export async function nextInstanceIds(t: Tx, n: number): Promise<number> {
+/**
+ * The next free numeric id (for instance_name "instance-0000000a"), under a lock held until the
+ * transaction ends: the caller inserts its rows (first, first + 1, ...) before anyone else reads it.
+ */
+export async function nextInstanceIds(t: Tx): Promise<number> {
   await t.lock('compute:instances:id');
   const r = await t.get('SELECT COALESCE(MAX(id), 0) AS m FROM instances');
   return Number(r?.m ?? 0) + 1;

@@ -19,6 +19,16 @@ after(() => {
   rmSync(dataDir, { recursive: true, force: true });
 });
 
+/** With VISTACK_TEST_DATABASE_URL (CI's PostgreSQL) the process runs on it, from an empty schema. */
+const pgUrl = process.env.VISTACK_TEST_DATABASE_URL;
+async function resetPostgres() {
+  if (!pgUrl) return;
+  const { default: pg } = await import('pg');
+  const c = new pg.Client({ connectionString: pgUrl });
+  await c.connect();
+  try { await c.query('DROP SCHEMA public CASCADE; CREATE SCHEMA public;'); } finally { await c.end(); }
+}
+
 /** Starts `node src/main.ts` on the data dir; resolves with its base URL once it is ready. */
 function startMain(): Promise<{ proc: ChildProcess; url: string }> {
   return new Promise((resolve, reject) => {
@@ -26,6 +36,7 @@ function startMain(): Promise<{ proc: ChildProcess; url: string }> {
       cwd: root,
       env: {
         ...process.env, VISTACK_DATA_DIR: dataDir, VISTACK_PORT: '0', VISTACK_PUBLIC_URL: '',
+        ...(pgUrl ? { VISTACK_DATABASE_URL: pgUrl } : {}),
         // Slow vSphere tasks, so that the kill lands while builds are half done.
         VISTACK_SIM_LATENCY_MS: '40', VISTACK_LOG_LEVEL: 'fatal',
       },
@@ -62,6 +73,7 @@ async function call(url: string, tok: string, method: string, path: string, body
 }
 
 it('recovers from kill -9 in the middle of 30 concurrent creates', { timeout: 180_000 }, async () => {
+  await resetPostgres();
   let { proc, url } = await startMain();
   child = proc;
   let tok = await token(url);

@@ -95,7 +95,7 @@ export async function listServers(ctx: Context, req: FastifyRequest, detail: boo
 
   const where: string[] = [];
   const params: any[] = [];
-  const empty = () => (detail ? { servers: [] } : { servers: [] });
+  const empty = () => ({ servers: [] });
 
   if ('status' in opts) {
     delete opts.status;

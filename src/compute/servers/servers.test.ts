@@ -262,4 +262,73 @@ describe('bad input', () => {
     const tasks = await env.cloud.ctx.db.get(`SELECT COUNT(*) AS n FROM tasks WHERE state <> 'failed'`);
     assert.equal(Number(tasks!.n), 0);
   });
+
+  it('checks the image: URL form, status, min_ram/min_disk, boot from an image mapping', async () => {
+    const url = await createServer(env, env.demo, { name: 'url', imageRef: `${env.cloud.url}/image/v2/images/${env.imageId}` });
+    assert.equal(url.status, 202, JSON.stringify(url.body));
+    const bdm = await createServer(env, env.demo, {
+      name: 'bdm', imageRef: undefined,
+      block_device_mapping_v2: [{ source_type: 'image', destination_type: 'local', uuid: env.imageId, boot_index: 0 }],
+    });
+    assert.equal(bdm.status, 202, JSON.stringify(bdm.body));
+    await env.cloud.ctx.tasks.idle();
+    for (const id of [url.body.server.id, bdm.body.server.id]) {
+      assert.equal((await show(env.demo, id)).body.server.status, 'ACTIVE');
+      await env.demo.request('DELETE', `/compute/v2.1/servers/${id}`);
+    }
+    const queued = await env.demo.json('POST', '/image/v2/images', { name: 'bad-queued', disk_format: 'raw', container_format: 'bare' });
+    assert.equal(queued.status, 201);
+    const notActive = await createServer(env, env.demo, { name: 'bad-img', imageRef: queued.body.id });
+    assert.equal(notActive.status, 400);
+    assert.equal(notActive.body.badRequest.message, `Image ${queued.body.id} is not active.`);
+    const big = await env.demo.json('POST', '/image/v2/images', { name: 'bad-big', disk_format: 'raw', container_format: 'bare', min_ram: 100000, min_disk: 50 });
+    await env.demo.request('PUT', `/image/v2/images/${big.body.id}/file`, 'x'.repeat(1024), { 'content-type': 'application/octet-stream' });
+    const ram = await createServer(env, env.demo, { name: 'bad-ram', imageRef: big.body.id });
+    assert.equal(ram.status, 400);
+    assert.equal(ram.body.badRequest.message, "Flavor's memory is too small for requested image.");
+    await env.demo.json('PATCH', `/image/v2/images/${big.body.id}`, [{ op: 'replace', path: '/min_ram', value: 0 }], { 'content-type': 'application/openstack-images-v2.1-json-patch' });
+    const disk = await createServer(env, env.demo, { name: 'bad-disk', imageRef: big.body.id });
+    assert.equal(disk.status, 400);
+    assert.match(disk.body.badRequest.message, /^Flavor's disk is too small for requested image/);
+    assert.equal(await count(), 0);
+    await env.cloud.ctx.tasks.idle();
+  });
+
+  it('answers malformed JSON and huge bodies on every write route', async () => {
+    const id = await bootServer(env, env.demo, { name: 'target' });
+    const routes: [string, string][] = [
+      ['POST', '/compute/v2.1/servers'], ['PUT', `/compute/v2.1/servers/${id}`], ['POST', `/compute/v2.1/servers/${id}/action`],
+      ['POST', `/compute/v2.1/servers/${id}/metadata`], ['PUT', `/compute/v2.1/servers/${id}/metadata`],
+      ['PUT', `/compute/v2.1/servers/${id}/metadata/k`], ['PUT', `/compute/v2.1/servers/${id}/tags`],
+      ['POST', `/compute/v2.1/servers/${id}/os-volume_attachments`], ['POST', `/compute/v2.1/os-server-external-events`],
+    ];
+    const headers = { 'content-type': 'application/json', ...mvh('2.26') };
+    for (const [method, path] of routes) {
+      const mal = await env.admin.request(method, path, '{"x": [1, 2', headers);
+      assert.equal(mal.status, 400, `${method} ${path} malformed`);
+      const huge = await env.admin.request(method, path, JSON.stringify({ x: 'y'.repeat(1.5 * 1024 * 1024) }), headers);
+      assert.equal(huge.status, 413, `${method} ${path} huge`);
+      const wrong = await env.admin.json(method, path, [1, 2, 3], mvh('2.26'));
+      assert.equal(wrong.status, 400, `${method} ${path} wrong type: ${JSON.stringify(wrong.body)}`);
+    }
+    const s = (await show(env.demo, id)).body.server;
+    assert.equal(s.name, 'target');
+    assert.deepEqual(s.metadata, {});
+    assert.deepEqual(s.tags, []);
+    await env.demo.request('DELETE', `/compute/v2.1/servers/${id}`);
+    await env.cloud.ctx.tasks.idle();
+  });
+
+  it('accepts trusted certificates (2.63) but no node can validate them: the server goes ERROR', async () => {
+    const r = await createServer(env, env.demo, { name: 'trusted', networks: 'none', trusted_image_certificates: ['cert-1'] }, mvh('2.63'));
+    assert.equal(r.status, 202);
+    await env.cloud.ctx.tasks.idle();
+    const s = (await show(env.demo, r.body.server.id)).body.server;
+    assert.equal(s.status, 'ERROR');
+    assert.deepEqual(s.trusted_image_certificates, ['cert-1']);
+    assert.match(s.fault.message, /^No valid host was found/);
+    assert.equal((await createServer(env, env.demo, { name: 'trusted', networks: 'none', trusted_image_certificates: [] }, mvh('2.63'))).status, 400);
+    await env.demo.request('DELETE', `/compute/v2.1/servers/${r.body.server.id}`);
+    await env.cloud.ctx.tasks.idle();
+  });
 });

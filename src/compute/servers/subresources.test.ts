@@ -151,4 +151,27 @@ describe('other sub-resources', () => {
     assert.equal(pu.status, 200);
     assert.equal((await env.demo.json('GET', `/compute/v2.1/servers/${id}`)).body.server.status, 'SHUTOFF');
   });
+
+  it('proxies images before 2.36: list, show (with the server of a snapshot), metadata, delete', async () => {
+    const snap = await env.demo.json('POST', `/compute/v2.1/servers/${id}/action`, { createImage: { name: 'proxied', metadata: { purpose: 'x' } } }, mvh('2.45'));
+    await env.cloud.ctx.tasks.idle();
+    const imageId = snap.body.image_id;
+    const img = await env.demo.json('GET', `/compute/v2.1/images/${imageId}`);
+    assert.equal(img.status, 200);
+    assert.equal(img.body.image.status, 'ACTIVE');
+    assert.equal(img.body.image.progress, 100);
+    assert.equal(img.body.image.server.id, id);
+    assert.equal(img.body.image.metadata.purpose, 'x');
+    assert.equal(img.body.image.links.length, 3);
+    assert.ok((await env.demo.json('GET', '/compute/v2.1/images')).body.images.some((i: any) => i.id === imageId));
+    const byServer = await env.demo.json('GET', `/compute/v2.1/images/detail?server=${id}`);
+    assert.deepEqual(byServer.body.images.map((i: any) => i.id), [imageId]);
+    assert.deepEqual((await env.demo.json('POST', `/compute/v2.1/images/${imageId}/metadata`, { metadata: { extra: 'y' } })).body.metadata.extra, 'y');
+    assert.deepEqual((await env.demo.json('GET', `/compute/v2.1/images/${imageId}/metadata/extra`)).body, { meta: { extra: 'y' } });
+    assert.equal((await env.demo.request('DELETE', `/compute/v2.1/images/${imageId}/metadata/extra`)).status, 204);
+    assert.equal((await env.demo.json('GET', `/compute/v2.1/images/${imageId}`, undefined, mvh('2.36'))).status, 404);
+    assert.equal((await env.demo.json('GET', '/compute/v2.1/images/not-an-id')).status, 404);
+    assert.equal((await env.demo.request('DELETE', `/compute/v2.1/images/${imageId}`)).status, 204);
+    assert.equal((await env.demo.json('GET', `/compute/v2.1/images/${imageId}`)).status, 404);
+  });
 });

@@ -3,7 +3,7 @@
 import { describe, test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { openDatabase, isUniqueViolation, type Database } from './index.ts';
+import { openDatabase, isUniqueViolation, type Database, type Tx } from './index.ts';
 import { toPg } from './postgres.ts';
 import { freshDatabase, testDialects } from './testing.ts';
 
@@ -144,6 +144,14 @@ for (const dialect of testDialects) {
       await sleep(10); // hooks are queued as microtasks: give a wrongly queued one every chance to run
       assert.deepEqual(calls, ['committed']);
       await db.run(`DELETE FROM items`);
+    });
+
+    test('a transaction handle cannot be used after its transaction ended', async () => {
+      let kept: Tx | undefined;
+      await db.tx(async (t) => { kept = t; });
+      await assert.rejects(kept!.get('SELECT 1 AS x'), /transaction already finished/);
+      await assert.rejects(kept!.run(`INSERT INTO items (id, n) VALUES ('late', 1)`), /transaction already finished/);
+      assert.equal(await db.get(`SELECT id FROM items WHERE id = 'late'`), undefined);
     });
 
     test('lock() serialises concurrent read-modify-write transactions', async () => {

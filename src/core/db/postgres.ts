@@ -56,6 +56,7 @@ export class PostgresDatabase implements Database {
       await client.query('ROLLBACK').catch((e) => { broken = e; });
       throw err;
     } finally {
+      t.done = true;
       client.release(broken);
     }
   }
@@ -66,16 +67,19 @@ export class PostgresDatabase implements Database {
 class PgTx implements Tx {
   readonly dialect = 'postgres' as const;
   readonly forUpdate = ' FOR UPDATE';
+  done = false;
   private c: pg.PoolClient;
   private hooks: Array<() => void>;
   constructor(c: pg.PoolClient, hooks: Array<() => void>) { this.c = c; this.hooks = hooks; }
-  async all<T = Row>(sql: string, params: Param[] = []) { return (await this.c.query(toPg(sql), params.map(norm))).rows as T[]; }
+  // After the end the connection is back in the pool, maybe inside someone else's transaction.
+  private client() { if (this.done) throw new Error('transaction already finished'); return this.c; }
+  async all<T = Row>(sql: string, params: Param[] = []) { return (await this.client().query(toPg(sql), params.map(norm))).rows as T[]; }
   async get<T = Row>(sql: string, params?: Param[]) { return (await this.all<T>(sql, params))[0]; }
   async run(sql: string, params: Param[] = []) {
-    const r = await this.c.query(params.length ? toPg(sql) : sql, params.map(norm));
+    const r = await this.client().query(params.length ? toPg(sql) : sql, params.map(norm));
     return { changes: r.rowCount ?? 0 };
   }
   tx<T>(fn: (t: Tx) => Promise<T>): Promise<T> { return fn(this); }
-  async lock(key: string) { await this.c.query('SELECT pg_advisory_xact_lock(hashtext($1))', [key]); }
+  async lock(key: string) { await this.client().query('SELECT pg_advisory_xact_lock(hashtext($1))', [key]); }
   afterCommit(fn: () => void) { this.hooks.push(fn); }
 }
