@@ -158,16 +158,17 @@ export interface InventoryLayout {
 }
 
 /**
- * Two clusters of four 24-core, 256 GiB hosts and two 2 TiB datastores each: 1,000 m1.tiny
- * servers (1 vCPU, 512 MiB, 1 GiB) fit several times over with Nova's default allocation ratios.
+ * Two clusters of four 48-core (2 x 24), 256 GiB hosts and two 2 TiB datastores each: 1,000
+ * m1.tiny servers (1 vCPU, 512 MiB, 1 GiB) fit with Nova's default allocation ratios (4.0 for
+ * CPU: 384 cores give 1,536 vCPUs).
  */
 export function defaultLayout(): InventoryLayout {
   const cluster = (n: number) => ({
     name: `cluster${n}`,
     computeHost: `compute0${n}`,
     hosts: [1, 2, 3, 4].map((h) => ({
-      name: `esxi-${n}${h}.vistack.local`, sockets: 2, cores: 24, mhz: 2600, memoryMb: 256 * 1024,
-      cpuModel: 'Intel(R) Xeon(R) Gold 6240R CPU @ 2.40GHz',
+      name: `esxi-${n}${h}.vistack.local`, sockets: 2, cores: 48, mhz: 2600, memoryMb: 256 * 1024,
+      cpuModel: 'Intel(R) Xeon(R) Gold 6342 CPU @ 2.80GHz',
     })),
     datastores: [1, 2].map((d) => ({ name: `cluster${n}-ds${d}`, capacityGb: 2048, type: 'VMFS' as const })),
   });
