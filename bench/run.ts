@@ -3,7 +3,7 @@
 // 127.0.0.1, and writes BENCHMARKS.md. Every phase is bounded in request count and time; a
 // phase that fails is reported as such and the others still run.
 import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { cpus, totalmem, tmpdir, release, loadavg } from 'node:os';
 import { join, resolve } from 'node:path';
 import { createServer } from 'node:net';
@@ -164,17 +164,6 @@ const loadBefore = loadavg()[0];
 
 async function main() {
   const dataDir = mkdtempSync(join(tmpdir(), 'vistack-bench-'));
-  // A simulated datacenter big enough for 1,000 one-vCPU servers under Nova's default
-  // cpu_allocation_ratio of 4.0 (the default inventory has 192 cores).
-  mkdirSync(join(dataDir, 'vsphere-sim'), { recursive: true });
-  writeFileSync(join(dataDir, 'vsphere-sim', 'inventory.json'), JSON.stringify({
-    datacenter: 'Datacenter',
-    clusters: [1, 2].map((n) => ({
-      name: `cluster${n}`, computeHost: `compute0${n}`,
-      hosts: [1, 2, 3, 4].map((h) => ({ name: `esxi-${n}${h}.vistack.local`, sockets: 2, cores: 64, memoryMb: 512 * 1024 })),
-      datastores: [1, 2].map((d) => ({ name: `cluster${n}-ds${d}`, capacityGb: 4096 })),
-    })),
-  }));
   base.port = await freePort();
   let cloud: Child | undefined;
   try {
@@ -265,9 +254,9 @@ function writeReport() {
     `Written by \`npm run bench\` (bench/run.ts) on ${new Date().toISOString().slice(0, 16).replace('T', ' ')} UTC.`,
     '',
     `Machine: ${cpu[0]?.model ?? 'unknown CPU'}, ${cpu.length} cores, ${(totalmem() / 2 ** 30).toFixed(1)} GiB memory, Linux ${release()}; Node ${process.version}.`,
-    'The cloud runs as one child process (`src/main.ts`, SQLite in a temporary data directory, the embedded vSphere',
-    'simulator with zero task latency and a layout of 2 clusters of 4 hosts with 64 cores each); the load comes from the same',
-    'machine over 127.0.0.1 through keep-alive connections, so client and cloud share the CPU.',
+    'The cloud runs as one child process (`src/main.ts`: SQLite in a temporary data directory, the embedded vSphere',
+    'simulator with its default inventory and zero task latency); the load comes from the same machine over',
+    '127.0.0.1 through keep-alive connections, so client and cloud share the CPU.',
     `Load average (1 min) when the run began: ${loadBefore.toFixed(2)} (other work on the machine lowers every rate).`,
     '',
     '| measure | result | target |',

@@ -66,3 +66,33 @@ test('another project does not see a private image; queued images have no data',
   await assert.rejects(api.create(demoAuth, { name: 'x', visibility: 'public' }), (e: unknown) => e instanceof ApiError && e.status === 403);
   await assert.rejects(api.create(demoAuth, { name: 'x', properties: { os_glance_x: 'y' } }), (e: unknown) => e instanceof ApiError && e.status === 403);
 });
+
+test('list, property changes and delete as the caller (what Nova\'s image proxy uses)', async () => {
+  const api = cloud.ctx.services.image!;
+  const rejects = (p: Promise<unknown>, status: number) => assert.rejects(p, (e: unknown) => e instanceof ApiError && e.status === status);
+  const mine = await api.create(demoAuth, { name: 'props', visibility: 'private', properties: { a: '1', b: '2' } });
+  const theirs = await api.create(adminAuth, { name: 'theirs', visibility: 'private' });
+  const pub = await api.create(adminAuth, { name: 'pub', visibility: 'public' });
+
+  const listed = (await api.list(demoAuth, { name: 'props' })).images.map((i) => i.id);
+  assert.deepEqual(listed, [mine.id]);
+  const all = (await api.list(demoAuth, {})).images.map((i) => i.id);
+  assert.ok(all.includes(pub.id) && !all.includes(theirs.id));
+  await rejects(api.list(demoAuth, { limit: 'x' }), 400);
+
+  let r = await api.updateProperties(mine.id, demoAuth, { set: { c: '3' }, remove: ['a', 'absent'] });
+  assert.deepEqual(r.properties, { b: '2', c: '3' });
+  r = await api.updateProperties(mine.id, demoAuth, { set: { d: '4' }, purge: true });
+  assert.deepEqual(r.properties, { d: '4' });
+  assert.equal(r.name, 'props');
+  await rejects(api.updateProperties(mine.id, demoAuth, { set: { status: 'x' } }), 403);
+  await rejects(api.updateProperties(mine.id, demoAuth, { remove: ['os_glance_x'] }), 403);
+  await rejects(api.updateProperties(theirs.id, demoAuth, { set: { a: 'b' } }), 404);
+  await rejects(api.updateProperties(pub.id, demoAuth, { set: { a: 'b' } }), 403);
+
+  await rejects(api.deleteAs(theirs.id, demoAuth), 404);
+  await rejects(api.deleteAs(pub.id, demoAuth), 403);
+  await api.deleteAs(mine.id, demoAuth);
+  assert.equal(await api.get(mine.id, null), null);
+  await rejects(api.deleteAs(mine.id, demoAuth), 404);
+});

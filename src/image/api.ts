@@ -40,4 +40,18 @@ export interface ImageApi {
   upload(imageId: string, data: Readable, formats?: { diskFormat?: string; containerFormat?: string }): Promise<ImageRecord>;
   /** Deletes an image and its data (e.g. a snapshot whose upload failed). Idempotent. */
   delete(imageId: string): Promise<void>;
+  /**
+   * The images `auth` may see, one page of Glance's GET /v2/images: `query` holds its parameters
+   * (filters such as name, status, updated_at=gte:..., min_ram, any additional property; limit,
+   * marker, sort). Bad parameters are Glance's 400s (ApiError).
+   */
+  list(auth: AuthContext, query: Record<string, string>): Promise<{ images: ImageRecord[]; nextMarker?: string }>;
+  /**
+   * Changes additional properties as `auth`, with Glance's checks (404 if it cannot see the image,
+   * 403 if it may not modify it or a name is read-only/reserved, 413 over the property quota).
+   * `purge`: every property not in `set` is removed (Nova's purge_props). Absent removals are no-ops.
+   */
+  updateProperties(imageId: string, auth: AuthContext, change: { set?: Record<string, string>; remove?: string[]; purge?: boolean }): Promise<ImageRecord>;
+  /** Deletes an image as `auth` by Glance's rules: 404 if it cannot see it, 403 if it may not delete it (or it is protected). */
+  deleteAs(imageId: string, auth: AuthContext): Promise<void>;
 }

@@ -28,6 +28,9 @@ function imageApi(svc: ImageService): ImageApi {
     create: (auth, fields) => svc.createImage(auth, fields),
     upload: (id, data, formats) => svc.uploadData(id, data, formats),
     delete: (id) => svc.remove(id),
+    list: (auth, query) => svc.listRecords(auth, query),
+    updateProperties: (id, auth, change) => svc.updateProperties(auth, id, change),
+    deleteAs: (id, auth) => svc.deleteImage({ auth }, id),
   };
 }
 

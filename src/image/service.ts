@@ -14,7 +14,7 @@ import type { ImageApi, ImageRecord } from './api.ts';
 import { type Image, type Member, hydrate, insertImage, loadImage, rowToMember, saveImage } from './db.ts';
 import { badRequest, conflict, forbidden, glanceError, notFound, tooLarge } from './errors.ts';
 import { FormatInspector, InvalidImageData } from './inspect.ts';
-import { type Change, RESERVED, RESERVED_NAMESPACE } from './patch.ts';
+import { type Change, RESERVED, RESERVED_NAMESPACE, parsePatch } from './patch.ts';
 import { validateImage } from './schema.ts';
 import { ImageSizeLimitExceeded, type StagingArea, type Store, StoreNotFound } from './store.ts';
 
@@ -390,14 +390,18 @@ export class ImageService {
 
   // --- update ----------------------------------------------------------------------------------
 
-  /** PATCH /v2/images/{id}: applies parsed changes to a copy, then saves it in one transaction. */
-  async update(c: Caller, id: string, changes: Change[]): Promise<Image> {
+  /**
+   * PATCH /v2/images/{id}: applies parsed changes to a copy, then saves it in one transaction.
+   * `changes` may be computed from the locked image (e.g. "remove every other property").
+   */
+  async update(c: Caller, id: string, changes: Change[] | ((img: Image) => Change[])): Promise<Image> {
     await this.find(c, id);
     return this.ctx.db.tx(async (t) => {
       await t.lock(`image:${id}`);
       const img = await loadImage(t, id, t.forUpdate);
       if (!img || img.deleted) throw notFound(`No image found with ID ${id}`);
       const next: Image = { ...img, properties: { ...img.properties }, tags: [...img.tags] };
+      if (typeof changes === 'function') changes = changes(img);
       for (const ch of changes) this.applyChange(c, img, next, ch);
       if (!changes.length) return img;
       this.checkQuotas(Object.keys(next.properties).length, new Set(next.tags).size);
@@ -904,6 +908,37 @@ export class ImageService {
 
   async uploadData(imageId: string, data: Readable, formats?: { diskFormat?: string; containerFormat?: string }): Promise<ImageRecord> {
     return this.record(await this.upload(SYSTEM, imageId, data, formats ?? {}));
+  }
+
+  /** GET /v2/images as `auth` (query = Glance's query parameters), as records. */
+  async listRecords(auth: AuthContext, query: Record<string, string>): Promise<{ images: ImageRecord[]; nextMarker?: string }> {
+    const r = await this.list({ auth }, query);
+    return { images: r.images.map((i) => this.record(i)), nextMarker: r.nextMarker };
+  }
+
+  /**
+   * Additional properties set and removed as `auth`, by Glance's PATCH rules (names checked as a
+   * patch's are: read-only and reserved ones are refused). Removing an absent property is a no-op
+   * so that a retry is harmless; `purge` removes every property not in `set` (Nova's purge_props),
+   * decided on the locked row so a concurrent change cannot slip between read and write.
+   */
+  async updateProperties(auth: AuthContext, id: string, change: Parameters<ImageApi['updateProperties']>[2]): Promise<ImageRecord> {
+    const set = change.set ?? {};
+    const pointer = (k: string) => `/${k.replace(/~/g, '~0').replace(/\//g, '~1')}`;
+    const sets = parsePatch(Object.entries(set).map(([k, value]) => ({ op: 'add', path: pointer(k), value })), 10);
+    // Named removals are checked like a patch's (reserved names refused); purged ones skip what users cannot remove.
+    const named = parsePatch((change.remove ?? []).map((k) => ({ op: 'remove', path: pointer(k) })), 10).map((ch) => ch.path[0]);
+    const img = await this.update({ auth }, id, (cur) => {
+      const remove = new Set(named);
+      if (change.purge) {
+        for (const k of Object.keys(cur.properties)) if (!HIDDEN_PROPERTIES.has(k) && !k.startsWith(RESERVED_NAMESPACE)) remove.add(k);
+      }
+      const removes: Change[] = [...remove]
+        .filter((k) => Object.hasOwn(cur.properties, k) && !Object.hasOwn(set, k))
+        .map((k) => ({ op: 'remove', path: [k], draft: 10 }));
+      return [...sets, ...removes];
+    });
+    return this.record(img);
   }
 
   async remove(imageId: string): Promise<void> {
