@@ -10,6 +10,7 @@ import { createHmac, randomBytes } from 'node:crypto';
 export const BCRYPT_ROUNDS = 12;
 const VERIFY_CACHE_TTL_MS = 5 * 60_000;
 const VERIFY_CACHE_MAX = 10_000;
+const WORKER_IDLE_MS = 10_000;
 
 interface Pending { resolve(v: any): void; reject(e: Error): void }
 
@@ -83,11 +84,26 @@ export class PasswordHasher {
       this.idle.push(w);
       if (job) m.error !== undefined ? job.p.reject(new Error(m.error)) : job.p.resolve(m.result);
       this.pump();
+      this.retireWhenIdle();
     });
     w.on('error', (e) => this.lose(w, e));
     w.on('exit', () => this.lose(w, new Error('password worker exited')));
     this.workers.push(w);
     return w;
+  }
+
+  // Each worker holds ~9 MB; hashing comes in bursts (logins, user creation), so workers that
+  // stay idle for a while are stopped and spawned again on demand.
+  private retireTimer: NodeJS.Timeout | undefined;
+  private retireWhenIdle() {
+    clearTimeout(this.retireTimer);
+    this.retireTimer = setTimeout(() => {
+      if (this.pending.size || this.queue.length) return;
+      const idle = this.idle;
+      this.idle = [];
+      for (const w of idle) { this.workers = this.workers.filter((x) => x !== w); w.removeAllListeners('exit'); w.terminate(); }
+    }, WORKER_IDLE_MS);
+    this.retireTimer.unref();
   }
 
   // A dead worker fails its job and is replaced on demand.
@@ -100,6 +116,7 @@ export class PasswordHasher {
 
   async close() {
     this.closed = true;
+    clearTimeout(this.retireTimer);
     const ws = this.workers;
     this.workers = [];
     this.idle = [];
