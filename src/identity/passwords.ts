@@ -10,7 +10,7 @@ import { createHmac, randomBytes } from 'node:crypto';
 export const BCRYPT_ROUNDS = 12;
 const VERIFY_CACHE_TTL_MS = 5 * 60_000;
 const VERIFY_CACHE_MAX = 10_000;
-const WORKER_IDLE_MS = 10_000;
+const WORKER_IDLE_MS = 5_000;
 
 interface Pending { resolve(v: any): void; reject(e: Error): void }
 
