@@ -8,5 +8,6 @@ import { serverGroups } from './server_groups.ts';
 import { hypervisors } from './hypervisors.ts';
 import { availabilityZones } from './availability_zones.ts';
 import { servers } from './servers/index.ts';
+import { images } from './images.ts';
 
-export const PARTS: ComputePart[] = [versions, hypervisors, availabilityZones, flavors, keypairs, quotas, serverGroups, servers];
+export const PARTS: ComputePart[] = [versions, hypervisors, availabilityZones, flavors, keypairs, quotas, serverGroups, servers, images];

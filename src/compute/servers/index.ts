@@ -8,7 +8,6 @@ import { serverRoutes } from './routes.ts';
 import { actionRoutes } from './actions.ts';
 import { subresourceRoutes } from './subresources.ts';
 import { instanceActionRoutes } from './instance_actions.ts';
-import { imageProxyRoutes } from './images.ts';
 import { registerTasks } from './tasks.ts';
 import { Reconciler } from './reconciler.ts';
 
@@ -31,7 +30,6 @@ export const servers: ComputePart = {
     await actionRoutes(app, ctx);
     await subresourceRoutes(app, ctx);
     await instanceActionRoutes(app, ctx);
-    await imageProxyRoutes(app, ctx);
   },
   async start(ctx) {
     const r = reconcilerOf(ctx);
