@@ -47,7 +47,8 @@ export function useErrorFormat(app: FastifyInstance, ctx: Context, render: Error
   };
   app.setErrorHandler((err, req, reply) => {
     const e = toApiError(err);
-    if (e.status >= 500) ctx.log.error(`${req.method} ${req.url} failed`, err);
+    // 501 is a deliberate answer (not supported), not a failure worth an error line.
+    if (e.status >= 500 && e.status !== 501) ctx.log.error(`${req.method} ${req.url} failed`, err);
     send(e, req, reply);
   });
   app.setNotFoundHandler((req, reply) => send(new ApiError(404, 'The resource could not be found.'), req, reply));
