@@ -270,7 +270,7 @@ async function v2Routes(app: FastifyInstance, ctx: Context, svc: ImageService) {
 
   resource(app, '/info/import', {
     GET: async () => ({
-      'import-methods': { description: 'Import methods available.', type: 'array', value: svc.opts.importMethods },
+      'import-methods': { description: 'Import methods this cloud offers.', type: 'array', value: svc.opts.importMethods },
     }),
   });
   const noMultiStore = async () => { throw notFound('Multi backend is not supported at this site.'); };
