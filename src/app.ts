@@ -13,13 +13,14 @@ import { TaskEngine, taskMigrations } from './core/tasks.ts';
 import { Enforcer, BASE_RULES } from './core/policy.ts';
 import { buildHttpServer } from './core/http.ts';
 import type { Context, ServiceModule } from './core/service.ts';
-import { createDriver } from './drivers/index.ts';
+import { createDrivers } from './drivers/index.ts';
 import { identity } from './identity/index.ts';
 import { image } from './image/index.ts';
 import { compute } from './compute/index.ts';
+import { network } from './network/index.ts';
 import { simulatorAdmin } from './drivers/simulator/admin.ts';
 
-export const MODULES: ServiceModule[] = [identity, image, compute, simulatorAdmin];
+export const MODULES: ServiceModule[] = [identity, image, network, compute, simulatorAdmin];
 
 export interface Cloud {
   config: Config;
@@ -42,7 +43,8 @@ export async function startCloud(overrides: Partial<Config> = {}, env: NodeJS.Pr
 
   const db = await openDatabase(config.databaseUrl);
   await migrate(db, [...taskMigrations, ...MODULES.flatMap((m) => m.migrations)]);
-  const driver = await createDriver(config);
+  const drivers = await createDrivers(config);
+  const driver = drivers.compute;
   await driver.init();
   const tasks = new TaskEngine(db, { nodeId: config.nodeId, concurrency: config.taskConcurrency, log: log.warn });
   const policy = new Enforcer(BASE_RULES);
@@ -51,6 +53,8 @@ export async function startCloud(overrides: Partial<Config> = {}, env: NodeJS.Pr
 
   const ctx: Context = {
     config, db, tasks, driver, policy, log,
+    networkDriver: drivers.network,
+    volumeDriver: drivers.volume,
     tokens: { validate: async () => { throw new Error('identity module not initialised'); } },
     services: {},
     catalog: MODULES.flatMap((m) => m.catalog ?? []),

@@ -8,7 +8,7 @@ import type { Migration } from './db/migrate.ts';
 import type { TaskEngine } from './tasks.ts';
 import type { Enforcer } from './policy.ts';
 import type { TokenValidator } from './auth.ts';
-import type { ComputeDriver } from './virt.ts';
+import type { ComputeDriver, NetworkDriver, VolumeDriver } from './virt.ts';
 
 export interface Logger {
   info(msg: string, extra?: unknown): void;
@@ -31,6 +31,8 @@ export interface CatalogEntry {
 export interface Services {
   identity?: import('../identity/api.ts').IdentityApi;
   image?: import('../image/api.ts').ImageApi;
+  network?: import('../network/api.ts').NetworkApi;
+  volume?: import('../block_storage/api.ts').VolumeApi;
 }
 
 export interface Context {
@@ -38,6 +40,10 @@ export interface Context {
   db: Database;
   tasks: TaskEngine;
   driver: ComputeDriver;
+  /** Neutron's backend (port groups on the distributed switch). */
+  networkDriver: NetworkDriver;
+  /** Cinder's backend (VMDKs on datastores). */
+  volumeDriver: VolumeDriver;
   policy: Enforcer;
   /** Set by the identity module in init(). */
   tokens: TokenValidator;

@@ -61,6 +61,10 @@ export interface InstanceSpec {
   userData?: string; // base64 as given to Nova
   keyData?: string;
   metadata: Record<string, string>;
+  /** NICs to plug at spawn (Neutron ports already bound to the instance). */
+  vifs?: VifSpec[];
+  /** Volumes to attach at spawn; with boot from volume the first is the boot disk. */
+  disks?: DiskSpec[];
 }
 
 export interface InstanceInfo {
@@ -151,4 +155,93 @@ export class VirtDriverError extends Error {
     this.name = 'VirtDriverError';
     this.fault = fault;
   }
+}
+
+// ---- Neutron's backend seam ---------------------------------------------------------------
+// In VIO a Neutron network is a distributed port group (VLAN from the network's segment) and a
+// port bound to an instance is a NIC on its VM connected to that port group (the compute driver
+// plugs it: ComputeDriver.attachInterface). An NSX-T backend would implement the same seam.
+
+export interface NetworkSegment {
+  networkId: string;
+  name: string;
+  networkType: 'flat' | 'vlan' | 'vxlan' | 'geneve' | 'local';
+  physicalNetwork: string | null;
+  segmentationId: number | null;
+  mtu: number;
+}
+
+export interface NetworkBacking {
+  networkId: string;
+  /** The port group name NICs connect to (VifSpec.portGroup). */
+  portGroup: string;
+  /** The backend's reference, e.g. a dvportgroup moref. */
+  key: string;
+  vlanId: number;
+}
+
+export interface NetworkDriver {
+  readonly name: string;
+  /** Creates (or brings up to date) the backing of a network. Idempotent. */
+  ensureNetwork(segment: NetworkSegment): Promise<NetworkBacking>;
+  /** Removes the backing; succeeds when it is already gone. */
+  deleteNetwork(networkId: string): Promise<void>;
+  /** Every backing this cloud owns, for reconciliation. */
+  listNetworks(): Promise<NetworkBacking[]>;
+}
+
+// ---- Cinder's backend seam ----------------------------------------------------------------
+// As Cinder's VMDK driver: a volume is a VMDK file on a datastore, picked by free space and by
+// the volume type's vmware:storage_profile; vmware:vmdk_type and vmware:adapter_type shape it.
+// Attaching is the compute driver's business (ComputeDriver.attachDisk with the location).
+
+export type VmdkType = 'thin' | 'thick' | 'eagerZeroedThick';
+export type AdapterType = 'lsiLogic' | 'busLogic' | 'lsiLogicsas' | 'paraVirtual' | 'ide';
+
+export interface VolumeSpec {
+  volumeId: string;
+  name: string;
+  projectId: string;
+  sizeGb: number;
+  vmdkType: VmdkType;
+  adapterType: AdapterType;
+  storageProfile: string | null;
+  availabilityZone: string;
+}
+
+/** Where a volume (or a snapshot) lives: "[datastore] volumes/volume-<id>.vmdk". */
+export interface VolumeLocation {
+  datastore: string;
+  path: string;
+}
+
+/** A datastore usable for volumes, as Cinder's get_pools reports it. */
+export interface VolumePool {
+  name: string;
+  totalCapacityGb: number;
+  freeCapacityGb: number;
+  provisionedCapacityGb: number;
+  storageProfiles: string[];
+}
+
+export interface VolumeSource {
+  image?: ImageSpec;
+  snapshot?: VolumeLocation;
+  volume?: VolumeLocation;
+}
+
+export interface VolumeDriver {
+  readonly name: string;
+  pools(): Promise<VolumePool[]>;
+  /** Creates the VMDK (empty, or from an image, snapshot or volume). Idempotent per volumeId. */
+  createVolume(spec: VolumeSpec, source?: VolumeSource): Promise<VolumeLocation>;
+  /** Deletes the VMDK; succeeds when it is already gone. */
+  deleteVolume(location: VolumeLocation): Promise<void>;
+  /** Grows the VMDK (also while attached, as ReconfigVM does). */
+  extendVolume(location: VolumeLocation, newSizeGb: number): Promise<void>;
+  /** Idempotent per snapshotId. */
+  createSnapshot(location: VolumeLocation, snapshotId: string): Promise<VolumeLocation>;
+  deleteSnapshot(location: VolumeLocation): Promise<void>;
+  /** The volume's bytes as a disk image (for upload to Glance). */
+  openVolume(location: VolumeLocation): Promise<{ diskFormat: string; stream: Readable }>;
 }

@@ -106,6 +106,7 @@ export class SimVCenter {
   datastoreByName(name: string) { return this.objs.datastores.find((d) => d.name === name); }
   datastoresOf(cluster: string) { return this.objs.datastores.filter((d) => d.clusters.includes(cluster)); }
   portgroupByName(name: string) { return this.objs.portgroups.find((p) => p.name === name); }
+  allPortgroups() { return [...this.objs.portgroups]; }
   portgroup(moref: string) { return this.objs.portgroups.find((p) => p.moref === moref); }
   usage(ds: string): Usage { return this.dsUse.get(ds) ?? { committed: 0, provisioned: 0 }; }
   freeBytes(ds: Datastore) { return Math.max(0, ds.capacityBytes - this.usage(ds.moref).committed); }
@@ -387,6 +388,19 @@ export class SimVCenter {
       });
       this.objs.portgroups.push(pg);
       return pg;
+    });
+  }
+
+  /** ReconfigureDVPortgroup_Task: the port group's VLAN id (a network's segment changed). */
+  async reconfigurePortgroup(name: string, vlanId: number): Promise<Portgroup> {
+    const pg = this.portgroupByName(name);
+    if (!pg) throw fault('NotFound', `Port group ${name} does not exist`);
+    if (pg.vlanId === vlanId) return pg;
+    return this.task('ReconfigureDVPortgroup_Task', { moref: pg.moref, name: pg.name }, () => {
+      const next = { ...pg, vlanId };
+      this.store.tx(() => this.store.putObject('DistributedVirtualPortgroup', next));
+      this.objs.portgroups = this.objs.portgroups.map((p) => (p === pg ? next : p));
+      return next;
     });
   }
 
