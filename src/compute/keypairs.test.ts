@@ -1,41 +1,30 @@
 // Key pairs through HTTP: generate (RSA 2048, usable by ssh-keygen), import ssh and x509 keys
 // with Nova's fingerprints, microversion differences (2.2 type/201/204, 2.10 user_id, 2.35 paging),
 // per-user isolation, validation and the key_pairs quota.
-import { test, before, after } from 'node:test';
+import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { createHash, X509Certificate } from 'node:crypto';
-import { startTestCloud, login, type TestCloud, type Session } from '../testing.ts';
+import { login } from '../testing.ts';
+import { computeTestEnv, V } from './test_helpers.ts';
 
-let cloud: TestCloud;
-let admin: Session;
-let demo: Session;
-let demoUser: string;
-let demoProject: string;
-const V = (v: string) => ({ 'OpenStack-API-Version': `compute ${v}` });
+const env = computeTestEnv();
+
 const ED25519 = 'ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIOMqqnkVzrm0SdG6UOoqKLsabgH5C9okWi0dh2l9GKJl someone@example';
 
-before(async () => {
-  cloud = await startTestCloud();
-  admin = await login(cloud, 'admin');
-  demo = await login(cloud, 'demo', cloud.config.demoPassword, 'demo');
-  demoUser = demo.body.token.user.id;
-  demoProject = demo.body.token.project.id;
-});
-after(async () => { await cloud?.close(); });
 
 const md5Colon = (blob: Buffer) => createHash('md5').update(blob).digest('hex').match(/../g)!.join(':');
 
 test('generate a key pair: private key returned once, fingerprint of the public blob', async () => {
-  const r = await demo.json('POST', '/compute/v2.1/os-keypairs', { keypair: { name: 'gen' } }, V('2.2'));
+  const r = await env.demo.json('POST', '/compute/v2.1/os-keypairs', { keypair: { name: 'gen' } }, V('2.2'));
   assert.equal(r.status, 201);
   const k = r.body.keypair;
   assert.match(k.private_key, /^-----BEGIN RSA PRIVATE KEY-----/);
   assert.match(k.public_key, /^ssh-rsa \S+ Generated-by-Nova$/);
   assert.equal(k.type, 'ssh');
-  assert.equal(k.user_id, demoUser);
+  assert.equal(k.user_id, env.demoUser);
   assert.equal(k.fingerprint, md5Colon(Buffer.from(k.public_key.split(' ')[1], 'base64')));
 
-  const show = await demo.json('GET', '/compute/v2.1/os-keypairs/gen', undefined, V('2.2'));
+  const show = await env.demo.json('GET', '/compute/v2.1/os-keypairs/gen', undefined, V('2.2'));
   assert.equal(show.status, 200);
   assert.equal(show.body.keypair.private_key, undefined);
   assert.equal(show.body.keypair.public_key, k.public_key);
@@ -44,34 +33,34 @@ test('generate a key pair: private key returned once, fingerprint of the public 
   assert.match(show.body.keypair.created_at, /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{6}$/);
 
   // 2.1: 200 on create, no type; 202 on delete.
-  const old = await demo.json('POST', '/compute/v2.1/os-keypairs', { keypair: { name: 'old-style' } });
+  const old = await env.demo.json('POST', '/compute/v2.1/os-keypairs', { keypair: { name: 'old-style' } });
   assert.equal(old.status, 200);
   assert.equal('type' in old.body.keypair, false);
-  assert.equal((await demo.request('DELETE', '/compute/v2.1/os-keypairs/old-style')).status, 202);
-  assert.equal((await demo.request('DELETE', '/compute/v2.1/os-keypairs/gen', undefined, V('2.2'))).status, 204);
-  assert.equal((await demo.json('GET', '/compute/v2.1/os-keypairs/gen')).status, 404);
+  assert.equal((await env.demo.request('DELETE', '/compute/v2.1/os-keypairs/old-style')).status, 202);
+  assert.equal((await env.demo.request('DELETE', '/compute/v2.1/os-keypairs/gen', undefined, V('2.2'))).status, 204);
+  assert.equal((await env.demo.json('GET', '/compute/v2.1/os-keypairs/gen')).status, 404);
 });
 
 test('import ssh and x509 public keys', async () => {
-  const r = await demo.json('POST', '/compute/v2.1/os-keypairs', { keypair: { name: 'imported', public_key: ED25519 } });
+  const r = await env.demo.json('POST', '/compute/v2.1/os-keypairs', { keypair: { name: 'imported', public_key: ED25519 } });
   assert.equal(r.status, 200);
   assert.equal(r.body.keypair.fingerprint, md5Colon(Buffer.from(ED25519.split(' ')[1], 'base64')));
   assert.equal(r.body.keypair.private_key, undefined);
 
   // An x509 certificate: generate one through the API (as another key), then import it.
-  const gen = await demo.json('POST', '/compute/v2.1/os-keypairs', { keypair: { name: 'cert', type: 'x509' } }, V('2.2'));
+  const gen = await env.demo.json('POST', '/compute/v2.1/os-keypairs', { keypair: { name: 'cert', type: 'x509' } }, V('2.2'));
   assert.equal(gen.status, 201);
   const cert = new X509Certificate(gen.body.keypair.public_key);
-  assert.equal(cert.subject, `CN=${demoUser}`);
+  assert.equal(cert.subject, `CN=${env.demoUser}`);
   assert.equal(gen.body.keypair.fingerprint, cert.fingerprint.toLowerCase());
-  const imp = await demo.json('POST', '/compute/v2.1/os-keypairs', { keypair: { name: 'cert2', type: 'x509', public_key: gen.body.keypair.public_key } }, V('2.2'));
+  const imp = await env.demo.json('POST', '/compute/v2.1/os-keypairs', { keypair: { name: 'cert2', type: 'x509', public_key: gen.body.keypair.public_key } }, V('2.2'));
   assert.equal(imp.status, 201);
   assert.equal(imp.body.keypair.fingerprint, gen.body.keypair.fingerprint);
   assert.equal(imp.body.keypair.type, 'x509');
   // type is unknown before 2.2
-  assert.equal((await demo.json('POST', '/compute/v2.1/os-keypairs', { keypair: { name: 'c3', type: 'x509' } })).status, 400);
+  assert.equal((await env.demo.json('POST', '/compute/v2.1/os-keypairs', { keypair: { name: 'c3', type: 'x509' } })).status, 400);
 
-  const list = await demo.json('GET', '/compute/v2.1/os-keypairs', undefined, V('2.2'));
+  const list = await env.demo.json('GET', '/compute/v2.1/os-keypairs', undefined, V('2.2'));
   assert.deepEqual(list.body.keypairs.map((k: any) => k.keypair.name), ['cert', 'cert2', 'imported']);
   assert.deepEqual(Object.keys(list.body.keypairs[0].keypair).sort(), ['fingerprint', 'name', 'public_key', 'type']);
 });
@@ -84,42 +73,42 @@ test('bad input and duplicates are rejected without writing', async () => {
     { keypair: { name: 'k', public_key: 12 } }, { keypair: { name: 'k', extra: 1 } }, { keypair: { name: 'k', user_id: 'u' } },
   ];
   for (const b of bad) {
-    const r = await demo.json('POST', '/compute/v2.1/os-keypairs', b);
+    const r = await env.demo.json('POST', '/compute/v2.1/os-keypairs', b);
     assert.equal(r.status, 400, JSON.stringify(b));
   }
-  assert.equal((await demo.json('POST', '/compute/v2.1/os-keypairs', { keypair: { name: 'k', type: 'pgp' } }, V('2.2'))).status, 400);
-  assert.equal((await demo.json('POST', '/compute/v2.1/os-keypairs', { keypair: { name: 'k', public_key: 'not a cert', type: 'x509' } }, V('2.2'))).status, 400);
-  assert.equal((await demo.json('GET', '/compute/v2.1/os-keypairs/k')).status, 404);
+  assert.equal((await env.demo.json('POST', '/compute/v2.1/os-keypairs', { keypair: { name: 'k', type: 'pgp' } }, V('2.2'))).status, 400);
+  assert.equal((await env.demo.json('POST', '/compute/v2.1/os-keypairs', { keypair: { name: 'k', public_key: 'not a cert', type: 'x509' } }, V('2.2'))).status, 400);
+  assert.equal((await env.demo.json('GET', '/compute/v2.1/os-keypairs/k')).status, 404);
 
-  assert.equal((await demo.json('POST', '/compute/v2.1/os-keypairs', { keypair: { name: 'dup', public_key: ED25519 } })).status, 200);
-  const dup = await demo.json('POST', '/compute/v2.1/os-keypairs', { keypair: { name: 'dup', public_key: ED25519 } });
+  assert.equal((await env.demo.json('POST', '/compute/v2.1/os-keypairs', { keypair: { name: 'dup', public_key: ED25519 } })).status, 200);
+  const dup = await env.demo.json('POST', '/compute/v2.1/os-keypairs', { keypair: { name: 'dup', public_key: ED25519 } });
   assert.equal(dup.status, 409);
   assert.equal(dup.body.conflictingRequest.message, "Key pair 'dup' already exists.");
-  const missing = await demo.json('DELETE', '/compute/v2.1/os-keypairs/nope');
+  const missing = await env.demo.json('DELETE', '/compute/v2.1/os-keypairs/nope');
   assert.equal(missing.status, 404);
-  assert.equal(missing.body.itemNotFound.message, `Keypair nope not found for user ${demoUser}`);
+  assert.equal(missing.body.itemNotFound.message, `Keypair nope not found for user ${env.demoUser}`);
 });
 
 test('key pairs are per user; admins reach other users at 2.10', async () => {
-  await demo.json('POST', '/compute/v2.1/os-keypairs', { keypair: { name: 'mine', public_key: ED25519 } });
-  assert.equal((await admin.json('GET', '/compute/v2.1/os-keypairs/mine')).status, 404);
-  const other = await admin.json('GET', `/compute/v2.1/os-keypairs/mine?user_id=${demoUser}`, undefined, V('2.10'));
+  await env.demo.json('POST', '/compute/v2.1/os-keypairs', { keypair: { name: 'mine', public_key: ED25519 } });
+  assert.equal((await env.admin.json('GET', '/compute/v2.1/os-keypairs/mine')).status, 404);
+  const other = await env.admin.json('GET', `/compute/v2.1/os-keypairs/mine?user_id=${env.demoUser}`, undefined, V('2.10'));
   assert.equal(other.status, 200);
-  assert.equal(other.body.keypair.user_id, demoUser);
+  assert.equal(other.body.keypair.user_id, env.demoUser);
   // A member cannot look at someone else's keys.
-  const adminUser = admin.body.token.user.id;
-  assert.equal((await demo.json('GET', `/compute/v2.1/os-keypairs?user_id=${adminUser}`, undefined, V('2.10'))).status, 403);
-  assert.equal((await demo.json('POST', '/compute/v2.1/os-keypairs', { keypair: { name: 'x', user_id: adminUser } }, V('2.10'))).status, 403);
+  const adminUser = env.admin.body.token.user.id;
+  assert.equal((await env.demo.json('GET', `/compute/v2.1/os-keypairs?user_id=${adminUser}`, undefined, V('2.10'))).status, 403);
+  assert.equal((await env.demo.json('POST', '/compute/v2.1/os-keypairs', { keypair: { name: 'x', user_id: adminUser } }, V('2.10'))).status, 403);
   // Admin creates for the demo user.
-  const made = await admin.json('POST', '/compute/v2.1/os-keypairs', { keypair: { name: 'by-admin', user_id: demoUser, public_key: ED25519 } }, V('2.10'));
+  const made = await env.admin.json('POST', '/compute/v2.1/os-keypairs', { keypair: { name: 'by-admin', user_id: env.demoUser, public_key: ED25519 } }, V('2.10'));
   assert.equal(made.status, 201);
-  assert.equal(made.body.keypair.user_id, demoUser);
-  assert.equal((await demo.json('GET', '/compute/v2.1/os-keypairs/by-admin')).status, 200);
-  assert.equal((await admin.request('DELETE', `/compute/v2.1/os-keypairs/by-admin?user_id=${demoUser}`, undefined, V('2.10'))).status, 204);
+  assert.equal(made.body.keypair.user_id, env.demoUser);
+  assert.equal((await env.demo.json('GET', '/compute/v2.1/os-keypairs/by-admin')).status, 200);
+  assert.equal((await env.admin.request('DELETE', `/compute/v2.1/os-keypairs/by-admin?user_id=${env.demoUser}`, undefined, V('2.10'))).status, 204);
 });
 
 test('paging at 2.35', async () => {
-  const s = await login(cloud, 'admin');
+  const s = await login(env.cloud, 'admin');
   for (const n of ['p1', 'p2', 'p3']) await s.json('POST', '/compute/v2.1/os-keypairs', { keypair: { name: n, public_key: ED25519 } });
   const p = await s.json('GET', '/compute/v2.1/os-keypairs?limit=2', undefined, V('2.35'));
   assert.deepEqual(p.body.keypairs.map((k: any) => k.keypair.name), ['p1', 'p2']);
@@ -134,12 +123,12 @@ test('paging at 2.35', async () => {
 });
 
 test('the key_pairs quota is enforced per user', async () => {
-  const set = await admin.json('PUT', `/compute/v2.1/os-quota-sets/${demoProject}`, { quota_set: { key_pairs: 0 } });
+  const set = await env.admin.json('PUT', `/compute/v2.1/os-quota-sets/${env.demoProject}`, { quota_set: { key_pairs: 0 } });
   assert.equal(set.status, 200);
-  const r = await demo.json('POST', '/compute/v2.1/os-keypairs', { keypair: { name: 'over', public_key: ED25519 } });
+  const r = await env.demo.json('POST', '/compute/v2.1/os-keypairs', { keypair: { name: 'over', public_key: ED25519 } });
   assert.equal(r.status, 403);
   assert.equal(r.body.forbidden.message, 'Quota exceeded, too many key pairs.');
-  assert.equal((await demo.json('GET', '/compute/v2.1/os-keypairs/over')).status, 404);
-  await admin.request('DELETE', `/compute/v2.1/os-quota-sets/${demoProject}`);
-  assert.equal((await demo.json('POST', '/compute/v2.1/os-keypairs', { keypair: { name: 'over', public_key: ED25519 } })).status, 200);
+  assert.equal((await env.demo.json('GET', '/compute/v2.1/os-keypairs/over')).status, 404);
+  await env.admin.request('DELETE', `/compute/v2.1/os-quota-sets/${env.demoProject}`);
+  assert.equal((await env.demo.json('POST', '/compute/v2.1/os-keypairs', { keypair: { name: 'over', public_key: ED25519 } })).status, 200);
 });

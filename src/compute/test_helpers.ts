@@ -1,7 +1,9 @@
 // Test helpers for the compute-resources tests: live instance rows inserted the way server
 // create writes them (quota, usage and membership read them), without going through the API.
 import { randomUUID } from 'node:crypto';
+import { before, after } from 'node:test';
 import type { Queryable } from '../core/db/index.ts';
+import { startTestCloud, login, type TestCloud, type Session } from '../testing.ts';
 
 export interface TestInstance {
   project: string; user: string; vcpus?: number; ram?: number; rootGb?: number; ephemeralGb?: number; swapMb?: number;
@@ -33,3 +35,29 @@ export async function insertInstance(q: Queryable, i: TestInstance): Promise<str
     return uuid;
   });
 }
+
+/** The cloud and sessions most compute test files share: one cloud per file, admin and demo logged in. */
+export interface ComputeTestEnv {
+  cloud: TestCloud;
+  admin: Session;
+  demo: Session;
+  demoProject: string;
+  demoUser: string;
+}
+
+/** Registers before/after hooks that start (and close) one test cloud with admin and demo sessions. */
+export function computeTestEnv(): ComputeTestEnv {
+  const env = {} as ComputeTestEnv;
+  before(async () => {
+    env.cloud = await startTestCloud();
+    env.admin = await login(env.cloud, 'admin');
+    env.demo = await login(env.cloud, 'demo', env.cloud.config.demoPassword, 'demo');
+    env.demoProject = env.demo.body.token.project.id;
+    env.demoUser = env.demo.body.token.user.id;
+  });
+  after(async () => { await env.cloud?.close(); });
+  return env;
+}
+
+/** The microversion header for a request. */
+export const V = (v: string) => ({ 'OpenStack-API-Version': `compute ${v}` });
