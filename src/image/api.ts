@@ -2,29 +2,14 @@
 // snapshots into them; Cinder will create volumes from them and upload volumes to them).
 import type { Readable } from 'node:stream';
 import type { AuthContext } from '../core/auth.ts';
+import type { Image } from './db.ts';
 
-export interface ImageRecord {
-  id: string;
-  name: string | null;
-  status: string; // queued | saving | active | killed | deleted | pending_delete | deactivated | uploading | importing
-  visibility: 'public' | 'private' | 'shared' | 'community';
-  owner: string | null;
-  diskFormat: string | null;
-  containerFormat: string | null;
-  size: number | null;
-  virtualSize: number | null;
-  checksum: string | null;
-  osHashAlgo: string | null;
-  osHashValue: string | null;
-  minDisk: number;
-  minRam: number;
-  protected: boolean;
-  tags: string[];
-  /** Every additional (user or base) property, e.g. vmware_ostype, image_type, instance_uuid. */
-  properties: Record<string, string>;
-  createdAt: string;
-  updatedAt: string;
-}
+/**
+ * An image as the other services see it: the stored image without Glance's own bookkeeping
+ * (store location, staging node, hidden/deleted flags); every additional (user or base) property,
+ * e.g. vmware_ostype, image_type, instance_uuid, in `properties`.
+ */
+export type ImageRecord = Omit<Image, 'osHidden' | 'location' | 'node' | 'deleted' | 'properties'> & { properties: Record<string, string> };
 
 export interface ImageApi {
   /** The image if `auth` may see it (null auth: no visibility check, for internal use); else null. */
