@@ -229,6 +229,11 @@ export class SimulatorDriver implements ComputeDriver {
         }));
       }
       if (!vm.spawned) {
+        // NICs and volumes go on before the first power-on, as Nova's vmwareapi driver builds the VM
+        // spec with them; each plug is idempotent, so a spawn rerun after a crash adds what is missing.
+        for (const vif of instance.vifs ?? []) await this.plugVif(instance.uuid, vif);
+        for (const [i, disk] of (instance.disks ?? []).entries()) await this.plugDisk(instance.uuid, disk, i === 0 && !image);
+        vm = vc.vm(instance.uuid)!;
         // The first power-on completes the spawn (one write); a VM found running only needs the mark.
         const done = (v: VirtualMachine) => { v.spawned = true; };
         vm = vm.powerState === 'poweredOn' ? vc.mutateVm(vm.name, done) : await this.powerOnTask(vm, done);
@@ -484,8 +489,13 @@ export class SimulatorDriver implements ComputeDriver {
   // ---- devices -------------------------------------------------------------------------------
 
   async attachDisk(uuid: string, disk: DiskSpec): Promise<void> {
+    await this.locked(uuid, () => this.plugDisk(uuid, disk));
+  }
+
+  /** attachDisk without the per-VM lock (spawn holds it). */
+  private async plugDisk(uuid: string, disk: DiskSpec, boot = false): Promise<void> {
     const vc = this.vcenter;
-    await this.locked(uuid, async () => {
+    {
       const vm = this.need(uuid);
       if (vm.disks.some((d) => d.volumeId === disk.volumeId)) return;
       const ds = vc.datastoreByName(disk.datastore);
@@ -509,8 +519,10 @@ export class SimulatorDriver implements ComputeDriver {
           key: nextKey(new Set(v.disks.map((d) => d.key)), 2000), kind: 'volume', path: disk.path, datastore: ds.moref,
           capacityKb: disk.sizeGb * 1024 * 1024, committed: 0, volumeId: disk.volumeId,
         });
+        // Boot from volume: the volume is the VM's boot disk (it has no root disk of its own).
+        if (boot && v.bootDisk === undefined) v.bootDisk = v.disks.at(-1)!.key;
       }));
-    });
+    }
   }
 
   async detachDisk(uuid: string, volumeId: string): Promise<void> {
@@ -526,8 +538,13 @@ export class SimulatorDriver implements ComputeDriver {
   }
 
   async attachInterface(uuid: string, vif: VifSpec): Promise<void> {
+    await this.locked(uuid, () => this.plugVif(uuid, vif));
+  }
+
+  /** attachInterface without the per-VM lock (spawn holds it). */
+  private async plugVif(uuid: string, vif: VifSpec): Promise<void> {
     const vc = this.vcenter;
-    await this.locked(uuid, async () => {
+    {
       const vm = this.need(uuid);
       if (vm.nics.some((n) => n.portId === vif.portId)) return;
       if (!MAC.test(vif.macAddress)) throw fault('InvalidArgument', `Invalid MAC address ${vif.macAddress}`);
@@ -543,7 +560,7 @@ export class SimulatorDriver implements ComputeDriver {
         v.nics.push({ key, type: 'VirtualVmxnet3', portId: vif.portId, mac, networkId: vif.networkId, portgroup: pg.moref, connected: true });
         v.extraConfig[`nvp.iface-id.${key - 4000}`] = vif.portId;
       }));
-    });
+    }
   }
 
   async detachInterface(uuid: string, portId: string): Promise<void> {

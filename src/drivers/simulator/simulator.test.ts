@@ -486,6 +486,49 @@ test('NICs: a vmxnet3 on a port group (created on demand), idempotent attach and
   await d.close();
 });
 
+test('spawn plugs the NICs and volumes it is given before the first power-on; a volume boots a VM without an image', async () => {
+  const d = await driver();
+  const [node] = await d.listNodes();
+  const vc = d.vcenter;
+  const ds = vc.datastoresOf(vc.clusterByNodename(node.nodename)!.moref)[0];
+  const boot = { volumeId: 'boot-1', datastore: ds.name, path: `[${ds.name}] volumes/volume-boot-1.vmdk`, sizeGb: 3 };
+  const data = { volumeId: 'data-1', datastore: ds.name, path: `[${ds.name}] volumes/volume-data-1.vmdk`, sizeGb: 1 };
+  const vif = { portId: 'port-b1', macAddress: 'fa:16:3e:00:00:b1', networkId: 'net-b', portGroup: 'vistack-net-b' };
+  const s = spec(node.nodename, { flavor: { ...tiny, rootGb: 0 }, vifs: [vif], disks: [boot, data] });
+  await d.spawn(s, null);
+  await d.spawn(s, null); // a rerun after a crash changes nothing
+  const vm = vc.vm(s.uuid)!;
+  assert.equal(vm.powerState, 'poweredOn');
+  assert.deepEqual(vm.nics.map((n) => n.portId), ['port-b1']);
+  assert.deepEqual(vm.disks.map((x) => [x.kind, x.volumeId]), [['volume', 'boot-1'], ['volume', 'data-1']]);
+  assert.equal(vm.bootDisk, vm.disks[0].key, 'the first volume is the boot disk');
+
+  // With an image the root disk stays the boot disk and volumes are data disks.
+  const s2 = spec(node.nodename, { disks: [{ ...data, volumeId: 'data-2', path: `[${ds.name}] volumes/volume-data-2.vmdk` }] });
+  await d.spawn(s2, image('i'));
+  const vm2 = vc.vm(s2.uuid)!;
+  assert.equal(vm2.disks.find((x) => x.key === vm2.bootDisk)?.kind, 'root');
+  await d.close();
+});
+
+test('the network driver keeps one port group per network with the VLAN of its segment', async () => {
+  const d = await driver();
+  const { SimNetworkDriver } = await import('./network.ts');
+  const net = new SimNetworkDriver(() => d.vcenter);
+  const seg = { networkId: 'n1', name: 'private', networkType: 'vlan' as const, physicalNetwork: 'dvs', segmentationId: 101, mtu: 1500 };
+  const b = await net.ensureNetwork(seg);
+  assert.equal(b.portGroup, 'vistack-net-n1');
+  assert.equal(b.vlanId, 101);
+  assert.deepEqual(await net.ensureNetwork(seg), b, 'idempotent');
+  assert.equal((await net.ensureNetwork({ ...seg, segmentationId: 102 })).vlanId, 102, 'a changed segment reconfigures the port group');
+  assert.equal((await net.ensureNetwork({ ...seg, networkId: 'n2', networkType: 'vxlan', segmentationId: 5000 })).vlanId, 0);
+  assert.deepEqual((await net.listNetworks()).map((x) => x.networkId).sort(), ['n1', 'n2']);
+  await net.deleteNetwork('n1');
+  await net.deleteNetwork('n1');
+  assert.deepEqual((await net.listNetworks()).map((x) => x.networkId), ['n2']);
+  await d.close();
+});
+
 test('listInstances returns only VMs tagged as ours', async () => {
   const d = await driver();
   const [node] = await d.listNodes();
