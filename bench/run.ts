@@ -12,6 +12,8 @@ import http from 'node:http';
 const ROOT = resolve(import.meta.dirname, '..');
 const OUT = process.env.BENCH_OUTPUT ?? join(ROOT, 'BENCHMARKS.md');
 const SERVERS = 1000;
+const PORTS = 10_000;
+const VOLUMES = 100;
 const BATCH = 100;
 const ADMIN_PASSWORD = 'bench-secret';
 
@@ -159,6 +161,95 @@ async function createServers(auth: Record<string, string>, prefix: string, n: nu
   return (performance.now() - t0) / 1000;
 }
 
+/** Runs one phase; a failure is recorded and the run goes on. */
+async function phase(name: string, fn: () => Promise<void>) {
+  try { await fn(); } catch (e) {
+    record({ name: `Phase "${name}" stopped early`, value: 'error', note: (e instanceof Error ? e.message : String(e)).split('\n')[0] });
+  }
+}
+
+// Neutron: ports created per second (concurrent single creates, with IPAM on one subnet), then
+// the network filled to PORTS ports with bulk creates, and the latency of filtered lists over it.
+async function benchPorts(auth: Record<string, string>, projectId: string) {
+  await json('PUT', `/networking/v2.0/quotas/${projectId}`, { expect: 200, headers: auth, body: { quota: { port: -1 } } });
+  const net = await json('POST', '/networking/v2.0/networks', { expect: 201, headers: auth, body: { network: { name: 'bench-net' } } });
+  const netId = net.json.network.id;
+  await json('POST', '/networking/v2.0/subnets', { expect: 201, headers: auth,
+    body: { subnet: { network_id: netId, ip_version: 4, cidr: '10.64.0.0/18', name: 'bench-subnet' } } });
+  let n = 0;
+  const single = await rate(16, 2000, 15_000, async () => (await request('POST', '/networking/v2.0/ports', {
+    headers: auth, body: { port: { network_id: netId, name: `bench-port-${n++}`, device_owner: 'compute:nova', device_id: `bench-device-${n % 100}` } },
+  })).status === 201);
+  record({ name: 'Ports created (POST /networking/v2.0/ports with IPAM on one subnet), 16 clients', value: `${single.perSec.toFixed(0)} /s`,
+    note: `${single.ok} in ${single.seconds.toFixed(1)} s${single.failed ? `, ${single.failed} failed` : ''}` });
+  let have = single.ok;
+  const t0 = performance.now();
+  while (have < PORTS) {
+    const k = Math.min(500, PORTS - have);
+    await json('POST', '/networking/v2.0/ports', { expect: 201, headers: auth,
+      body: { ports: Array.from({ length: k }, (_, i) => ({ network_id: netId, name: `bench-bulk-${have + i}`, device_owner: 'compute:nova', device_id: `bench-device-${(have + i) % 100}` })) } });
+    have += k;
+  }
+  const bulkS = (performance.now() - t0) / 1000;
+  record({ name: `Ports created in bulk (500 per POST) up to ${PORTS}`, value: `${((PORTS - single.ok) / bulkS).toFixed(0)} /s` });
+  const time = async (path: string, expectCount?: number) => {
+    const lat: number[] = [];
+    let count = 0;
+    const t1 = Date.now();
+    while (lat.length < 30 && Date.now() - t1 < 60_000) {
+      const t = performance.now();
+      const r = await json('GET', path, { expect: 200, headers: auth });
+      lat.push(performance.now() - t);
+      count = r.json.ports.length;
+    }
+    if (expectCount !== undefined && count !== expectCount) throw new Error(`${path} listed ${count} ports, expected ${expectCount}`);
+    return { p50: percentile(lat, 50), p99: percentile(lat, 99), count, n: lat.length };
+  };
+  const all = await time(`/networking/v2.0/ports?network_id=${netId}`, PORTS);
+  record({ name: `List of ${all.count} ports filtered by network_id, p50 / p99`, value: `${all.p50.toFixed(0)} / ${all.p99.toFixed(0)} ms`, note: `${all.n} sequential requests` });
+  const some = await time(`/networking/v2.0/ports?network_id=${netId}&device_id=bench-device-7&device_owner=compute:nova`);
+  record({ name: `List filtered by network_id + device_id + device_owner (${some.count} of ${PORTS} ports), p50 / p99`, value: `${some.p50.toFixed(1)} / ${some.p99.toFixed(1)} ms`, note: `${some.n} sequential requests` });
+  const page = await time(`/networking/v2.0/ports?network_id=${netId}&limit=100&sort_key=name&sort_dir=asc`);
+  record({ name: `First page (limit=100, sorted by name) of ${PORTS} ports, p50 / p99`, value: `${page.p50.toFixed(1)} / ${page.p99.toFixed(1)} ms`, note: `${page.n} sequential requests` });
+}
+
+// Cinder: VOLUMES empty volumes created concurrently until all are available, then each attached
+// to one of the servers through Nova (os-volume_attachments) until all are in-use.
+async function benchVolumes(auth: Record<string, string>, projectId: string) {
+  await json('PUT', `/volume/v3/${projectId}/os-quota-sets/${projectId}`, { expect: 200, headers: auth,
+    body: { quota_set: { volumes: -1, gigabytes: -1 } } });
+  const waitAll = async (ids: string[], status: string) => {
+    const pending = new Set(ids);
+    const deadline = Date.now() + 300_000;
+    while (pending.size) {
+      if (Date.now() > deadline) throw new Error(`${pending.size} of ${ids.length} volumes not ${status} after 300 s`);
+      await sleep(20);
+      const r = await json('GET', `/volume/v3/${projectId}/volumes/detail?limit=1000`, { expect: 200, headers: auth });
+      for (const v of r.json.volumes) {
+        if (!pending.has(v.id)) continue;
+        if (v.status.startsWith('error')) throw new Error(`volume ${v.id} went to ${v.status}`);
+        if (v.status === status) pending.delete(v.id);
+      }
+    }
+  };
+  const t0 = performance.now();
+  const ids = await Promise.all(Array.from({ length: VOLUMES }, async (_, i) => String((await json('POST', `/volume/v3/${projectId}/volumes`, {
+    expect: 202, headers: auth, body: { volume: { size: 1, name: `bench-vol-${i}` } },
+  })).json.volume.id)));
+  await waitAll(ids, 'available');
+  const created = (performance.now() - t0) / 1000;
+  record({ name: `Volumes reaching available, ${VOLUMES} concurrent creates`, value: `${(VOLUMES / created).toFixed(0)} /s`, note: `${created.toFixed(2)} s` });
+  const servers = (await json('GET', `/compute/v2.1/servers?limit=${VOLUMES}`, { expect: 200, headers: auth })).json.servers.map((s: any) => String(s.id));
+  if (servers.length < VOLUMES) throw new Error(`only ${servers.length} servers to attach to`);
+  const t1 = performance.now();
+  await Promise.all(ids.map((id, i) => json('POST', `/compute/v2.1/servers/${servers[i]}/os-volume_attachments`, {
+    expect: 200, headers: auth, body: { volumeAttachment: { volumeId: id } },
+  })));
+  await waitAll(ids, 'in-use');
+  const attached = (performance.now() - t1) / 1000;
+  record({ name: `Volumes attached (Nova os-volume_attachments until in-use), ${VOLUMES} concurrent`, value: `${(VOLUMES / attached).toFixed(0)} /s`, note: `${attached.toFixed(2)} s` });
+}
+
 // ---- the run
 const loadBefore = loadavg()[0];
 
@@ -231,6 +322,9 @@ async function main() {
     const p50 = percentile(lat, 50), p99 = percentile(lat, 99);
     record({ name: `Detailed list of ${listed} servers (GET /compute/v2.1/servers/detail?limit=1000), p50 / p99`, value: `${p50.toFixed(1)} / ${p99.toFixed(1)} ms`,
       target: '< 100 ms', ok: listed === SERVERS && p99 < 100, note: `${lat.length} sequential requests` });
+
+    await phase('ports', () => benchPorts(auth, projectId));
+    await phase('volumes', () => benchVolumes(auth, projectId));
 
     const code = await stopCloud(cloud);
     record({ name: 'Stop on SIGTERM', value: `exit code ${code}`, ok: code === 0 });

@@ -25,6 +25,22 @@ export interface VolumeInfo {
   attachments: VolumeAttachmentInfo[];
   /** Where the VMDK is, once created. */
   location: VolumeLocation | null;
+  // Optional, for Nova's os-volumes proxy.
+  createdAt?: string;
+  description?: string | null;
+  metadata?: Record<string, string>;
+  snapshotId?: string | null;
+}
+
+export interface SnapshotInfo {
+  id: string;
+  projectId: string;
+  volumeId: string;
+  status: string;
+  sizeGb: number;
+  name: string | null;
+  description: string | null;
+  createdAt: string;
 }
 
 /** What the compute driver needs to attach the disk (connection_info of driver_volume_type vmdk). */
@@ -37,6 +53,11 @@ export interface ConnectionInfo {
 }
 
 export interface VolumeCreateRequest {
+  /**
+   * The id to give the volume (Nova chooses it before asking, so that a rerun after a crash finds
+   * the volume instead of making a second one): create is then idempotent per id.
+   */
+  id?: string;
   projectId: string;
   userId: string;
   sizeGb: number;
@@ -46,6 +67,8 @@ export interface VolumeCreateRequest {
   sourceVolumeId?: string | null;
   volumeType?: string | null;
   availabilityZone?: string | null;
+  description?: string | null;
+  metadata?: Record<string, string>;
 }
 
 export interface VolumeApi {
@@ -66,4 +89,12 @@ export interface VolumeApi {
   create(req: VolumeCreateRequest): Promise<string>;
   /** Deletes a volume (delete_on_termination); succeeds when already gone. */
   delete(volumeId: string): Promise<void>;
+
+  // ---- optional: what Nova's deprecated os-volumes / os-snapshots proxies (below 2.36) need ----
+  /** Volumes of a project (null: every project, for admins). */
+  list?(projectId: string | null): Promise<VolumeInfo[]>;
+  createSnapshot?(req: { projectId: string; userId: string; volumeId: string; name?: string | null; description?: string | null; force?: boolean }): Promise<string>;
+  getSnapshot?(id: string): Promise<SnapshotInfo | null>;
+  listSnapshots?(projectId: string | null): Promise<SnapshotInfo[]>;
+  deleteSnapshot?(id: string): Promise<void>;
 }

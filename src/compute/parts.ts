@@ -9,5 +9,7 @@ import { hypervisors } from './hypervisors.ts';
 import { availabilityZones } from './availability_zones.ts';
 import { servers } from './servers/index.ts';
 import { images } from './images.ts';
+import { networkProxies } from './network_proxies.ts';
+import { volumeProxies } from './volume_proxies.ts';
 
-export const PARTS: ComputePart[] = [versions, hypervisors, availabilityZones, flavors, keypairs, quotas, serverGroups, servers, images];
+export const PARTS: ComputePart[] = [versions, hypervisors, availabilityZones, flavors, keypairs, quotas, serverGroups, servers, images, networkProxies, volumeProxies];

@@ -26,6 +26,8 @@ export interface InstanceVif {
   /** true for a port the user created and passed in: unbound, not deleted, with the server. */
   preserveOnDelete: boolean;
   tag: string | null;
+  /** The port's status (os-interface's port_state): ACTIVE once bound and plugged, DOWN ... */
+  status?: string;
 }
 
 export interface AllocateRequest {
@@ -44,6 +46,35 @@ export interface AllocateRequest {
 export interface SecurityGroupRef {
   id: string;
   name: string;
+}
+
+export interface SecurityGroupRuleInfo {
+  id: string;
+  securityGroupId: string;
+  direction: 'ingress' | 'egress';
+  ethertype: 'IPv4' | 'IPv6';
+  protocol: string | null;
+  portRangeMin: number | null;
+  portRangeMax: number | null;
+  remoteIpPrefix: string | null;
+  remoteGroupId: string | null;
+}
+
+export interface SecurityGroupInfo {
+  id: string;
+  name: string;
+  description: string;
+  projectId: string;
+  rules: SecurityGroupRuleInfo[];
+}
+
+export interface FloatingIpInfo {
+  id: string;
+  address: string;
+  /** The external network's name (Nova's "pool"). */
+  pool: string;
+  fixedAddress: string | null;
+  instanceId: string | null;
 }
 
 export interface NetworkApi {
@@ -68,4 +99,23 @@ export interface NetworkApi {
   /** addSecurityGroup / removeSecurityGroup server actions (name or id, the project's own). */
   addSecurityGroup(auth: AuthContext, instanceId: string, projectId: string, group: string): Promise<void>;
   removeSecurityGroup(auth: AuthContext, instanceId: string, projectId: string, group: string): Promise<void>;
+
+  // ---- optional: what Nova's deprecated proxies (below 2.36) need, each as the caller sees it ----
+  listNetworksFor?(auth: AuthContext): Promise<{ id: string; name: string }[]>;
+  listSecurityGroupsFor?(auth: AuthContext, projectId: string): Promise<SecurityGroupInfo[]>;
+  getSecurityGroup?(auth: AuthContext, id: string): Promise<SecurityGroupInfo | null>;
+  createSecurityGroup?(auth: AuthContext, projectId: string, name: string, description: string): Promise<SecurityGroupInfo>;
+  updateSecurityGroup?(auth: AuthContext, id: string, name: string, description: string): Promise<SecurityGroupInfo>;
+  deleteSecurityGroup?(auth: AuthContext, id: string): Promise<void>;
+  createSecurityGroupRule?(auth: AuthContext, rule: Omit<SecurityGroupRuleInfo, 'id'>): Promise<SecurityGroupRuleInfo>;
+  deleteSecurityGroupRule?(auth: AuthContext, id: string): Promise<void>;
+  listFloatingIpsFor?(auth: AuthContext, projectId: string): Promise<FloatingIpInfo[]>;
+  allocateFloatingIp?(auth: AuthContext, projectId: string, pool: string | null): Promise<FloatingIpInfo>;
+  releaseFloatingIp?(auth: AuthContext, id: string): Promise<void>;
+  associateFloatingIp?(auth: AuthContext, instanceId: string, address: string, fixedAddress: string | null): Promise<void>;
+  disassociateFloatingIp?(auth: AuthContext, instanceId: string, address: string): Promise<void>;
+  /** addFixedIp (below 2.44): one more fixed IP on the instance's port on that network. */
+  addFixedIp?(auth: AuthContext, instanceId: string, networkId: string): Promise<void>;
+  /** removeFixedIp (below 2.44): the address off whichever port of the instance has it. */
+  removeFixedIp?(auth: AuthContext, instanceId: string, address: string): Promise<void>;
 }

@@ -24,6 +24,7 @@ import { ACTION, flavorColumns } from './tasks.ts';
 import { generatePassword } from './create.ts';
 import { deleteServer, showBody } from './routes.ts';
 import { serversConfig } from './config.ts';
+import { bdmsOf, isVolumeBacked } from './bdm.ts';
 
 type Req = FastifyRequest<{ Params: { id: string } }>;
 type Handler = (ctx: Context, req: Req, reply: FastifyReply, body: any) => Promise<unknown>;
@@ -179,6 +180,9 @@ const ACTIONS: Record<string, Handler> = {
     checkLock(ctx, req, inst);
     checkState(inst, 'rebuild', { vm: [VM.ACTIVE, VM.STOPPED, VM.ERROR] });
     const password: string = r.adminPass ?? generatePassword();
+    if (r.imageRef !== inst.imageRef && isVolumeBacked(await bdmsOf(ctx.db, inst.uuid))) {
+      throw badRequest(`Image ${r.imageRef} is unacceptable: Unable to rebuild with a different image for a volume-backed server.`);
+    }
     const img = ctx.services.image ? await ctx.services.image.get(r.imageRef, req.auth!) : null;
     if (!img) throw badRequest('Cannot find image for rebuild');
     if (img.status !== 'active') throw badRequest(`Image ${r.imageRef} is not active.`);
@@ -515,17 +519,75 @@ const ACTIONS: Record<string, Handler> = {
     validateBody(S.securityGroupActionSchema('addSecurityGroup'), body);
     const inst = await findServer(ctx, req, req.params.id);
     ctx.policy.authorize('os_compute_api:os-security-groups:add', req.auth!, project(inst));
-    // Security groups live in the network service, which this cloud does not have yet.
-    throw notFound(`Security group ${body.addSecurityGroup.name} not found.`);
+    const api = ctx.services.network;
+    // Security groups live in the network service: without one no name can match.
+    if (!api) throw notFound(`Security group ${body.addSecurityGroup.name} not found.`);
+    await api.addSecurityGroup(req.auth!, inst.uuid, inst.projectId, body.addSecurityGroup.name);
+    return _reply.code(202).send();
+  },
+
+  // Nova-network era actions that Nova still proxies to Neutron below 2.44 (multinic, floating IPs).
+  async addFixedIp(ctx, req, reply, body) {
+    const b = networkAction(req, body, 'addFixedIp', 'networkId');
+    const inst = await findServer(ctx, req, req.params.id);
+    ctx.policy.authorize('os_compute_api:os-multinic:add', req.auth!, project(inst));
+    checkLock(ctx, req, inst);
+    const api = ctx.services.network;
+    if (!api?.addFixedIp) throw notFound(`Network ${b.networkId} could not be found.`);
+    await api.addFixedIp(req.auth!, inst.uuid, String(b.networkId));
+    return reply.code(202).send();
+  },
+
+  async removeFixedIp(ctx, req, reply, body) {
+    const b = networkAction(req, body, 'removeFixedIp', 'address');
+    const inst = await findServer(ctx, req, req.params.id);
+    ctx.policy.authorize('os_compute_api:os-multinic:remove', req.auth!, project(inst));
+    checkLock(ctx, req, inst);
+    const api = ctx.services.network;
+    if (!api?.removeFixedIp) throw badRequest(`Unable to find address ${b.address}`);
+    await api.removeFixedIp(req.auth!, inst.uuid, String(b.address));
+    return reply.code(202).send();
+  },
+
+  async addFloatingIp(ctx, req, reply, body) {
+    const b = networkAction(req, body, 'addFloatingIp', 'address', ['fixed_address']);
+    const inst = await findServer(ctx, req, req.params.id);
+    ctx.policy.authorize('os_compute_api:os-floating-ips:add', req.auth!, project(inst));
+    const api = ctx.services.network;
+    if (!api?.associateFloatingIp) throw notFound(`floating IP not found`);
+    await api.associateFloatingIp(req.auth!, inst.uuid, String(b.address), b.fixed_address ?? null);
+    return reply.code(202).send();
+  },
+
+  async removeFloatingIp(ctx, req, reply, body) {
+    const b = networkAction(req, body, 'removeFloatingIp', 'address');
+    const inst = await findServer(ctx, req, req.params.id);
+    ctx.policy.authorize('os_compute_api:os-floating-ips:remove', req.auth!, project(inst));
+    const api = ctx.services.network;
+    if (!api?.disassociateFloatingIp) throw notFound(`floating IP not found`);
+    await api.disassociateFloatingIp(req.auth!, inst.uuid, String(b.address));
+    return reply.code(202).send();
   },
 
   async removeSecurityGroup(ctx, req, _reply, body) {
     validateBody(S.securityGroupActionSchema('removeSecurityGroup'), body);
     const inst = await findServer(ctx, req, req.params.id);
     ctx.policy.authorize('os_compute_api:os-security-groups:remove', req.auth!, project(inst));
-    throw notFound(`Security group ${body.removeSecurityGroup.name} not found.`);
+    const api = ctx.services.network;
+    if (!api) throw notFound(`Security group ${body.removeSecurityGroup.name} not found.`);
+    await api.removeSecurityGroup(req.auth!, inst.uuid, inst.projectId, body.removeSecurityGroup.name);
+    return _reply.code(202).send();
   },
 };
+
+/** The body of a pre-2.44 network action: 404 from 2.44 (the action is gone), Nova's schema below. */
+function networkAction(req: Req, body: any, key: string, field: string, optional: string[] = []): Record<string, any> {
+  if (mv(req).atLeast('2.44')) throw notFound('The resource could not be found.');
+  const props: Record<string, any> = { [field]: { type: 'string', minLength: 1 } };
+  for (const o of optional) props[o] = { type: 'string' };
+  validateBody({ type: 'object', properties: { [key]: { type: 'object', properties: props, required: [field], additionalProperties: false } }, required: [key], additionalProperties: false }, body);
+  return body[key];
+}
 
 export async function actionRoutes(app: FastifyInstance, ctx: Context) {
   app.post<{ Params: { id: string } }>('/servers/:id/action', async (req, reply) => {

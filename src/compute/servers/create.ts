@@ -21,6 +21,8 @@ import { canonicalIpv4, canonicalIpv6 } from './common.ts';
 import { createSchema } from './schemas.ts';
 import { BUILD } from './tasks.ts';
 import { validateBody } from './validate.ts';
+import { requestedFromApi } from './network.ts';
+import { insertPlannedBdms, planBlockDevices } from './bdm_plan.ts';
 
 const PASSWORD_SYMBOLS = ['23456789', 'ABCDEFGHJKLMNPQRSTUVWXYZ', 'abcdefghijkmnopqrstuvwxyz'];
 
@@ -122,30 +124,15 @@ export async function createServers(ctx: Context, req: FastifyRequest, reply: Fa
     }
   }
 
-  // Block device mappings: boot from an image to a local disk; volumes need Cinder.
-  const bdmLegacy: any[] = s.block_device_mapping ?? [];
-  const bdmV2: any[] = s.block_device_mapping_v2 ?? [];
-  if (bdmLegacy.length && bdmV2.length) throw badRequest('Using different block_device_mapping syntaxes is not allowed in the same request.');
+  // Block device mappings: boot from an image to a local disk, or volumes through Cinder.
   let imageRef: string = s.imageRef ?? '';
-  if (bdmLegacy.length || bdmV2.length) {
-    ctx.policy.authorize('os_compute_api:servers:create:attach_volume', auth, target);
-    if (bdmLegacy.length) throw badRequest('Block Device Mapping is Invalid: volumes are not available in this cloud (no volume service).');
-    for (const b of bdmV2) {
-      const source = b.source_type ?? (b.volume_id ? 'volume' : b.snapshot_id ? 'snapshot' : b.image_id ? 'image' : undefined);
-      const dest = b.destination_type ?? (source === 'image' ? 'local' : 'volume');
-      if (source === 'image' && dest === 'local') {
-        const id = b.uuid ?? b.image_id;
-        if (!id) throw badRequest('Block Device Mapping is Invalid: missing image uuid.');
-        if (!isUuid(id)) throw badRequest(`Block Device Mapping is Invalid: ${id} is not a valid image id.`);
-        if (imageRef && imageRef !== id) throw badRequest('Block Device Mapping is Invalid: Boot sequence for the instance and image/block device mapping combination is not valid.');
-        imageRef = id;
-        continue;
-      }
-      if (source === 'blank' && dest === 'local') continue; // ephemeral or swap: the flavor's disks
-      throw badRequest('Block Device Mapping is Invalid: volumes are not available in this cloud (no volume service).');
-    }
+  const plan = await planBlockDevices(ctx, req, s, maxCount, target);
+  if (plan.imageRef) imageRef = plan.imageRef;
+  const bootVolume = plan.volumes.find((b) => b.bootIndex === 0);
+  if (!imageRef && !bootVolume) {
+    if (plan.volumes.length) throw badRequest('Block Device Mapping is Invalid: Boot sequence for the instance and image/block device mapping combination is not valid.');
+    throw badRequest('Missing imageRef attribute');
   }
-  if (!imageRef) throw badRequest('Missing imageRef attribute');
 
   // Networks: without a network service there is nothing a uuid or port can name.
   const networks = s.networks;
@@ -169,13 +156,25 @@ export async function createServers(ctx: Context, req: FastifyRequest, reply: Fa
   const flavor = await getFlavor(ctx.db, flavorId);
   if (!flavor || flavor.disabled || !(await flavorAccessibleBy(ctx.db, flavor, projectId, admin))) throw badRequest(`Flavor ${flavorId} could not be found.`);
 
-  // Image.
-  const img = ctx.services.image ? await ctx.services.image.get(imageRef, auth) : null;
-  if (!img) throw badRequest('Can not find requested image');
-  if (img.status !== 'active') throw badRequest(`Image ${imageRef} is not active.`);
-  if (flavor.memoryMb < (img.minRam ?? 0)) throw badRequest("Flavor's memory is too small for requested image.");
+  // Image (of a volume-backed server: the image its boot volume is made from, if any).
+  const metaImageId = imageRef || (bootVolume?.sourceType === 'image' ? bootVolume.imageId! : '');
+  const img = metaImageId && ctx.services.image ? await ctx.services.image.get(metaImageId, auth) : null;
+  if (metaImageId && !img) throw badRequest('Can not find requested image');
+  if (img && img.status !== 'active') throw badRequest(`Image ${metaImageId} is not active.`);
+  if (img && flavor.memoryMb < (img.minRam ?? 0)) throw badRequest("Flavor's memory is too small for requested image.");
   const rootBytes = flavor.rootGb * 1024 ** 3;
-  if (rootBytes) {
+  if (bootVolume) {
+    // The root disk is the volume: the flavor's disk size does not matter, the volume's does.
+    if (img && bootVolume.sourceType === 'image' && bootVolume.volumeSize !== null) {
+      const volBytes = bootVolume.volumeSize * 1024 ** 3;
+      if ((img.minDisk ?? 0) * 1024 ** 3 > volBytes) {
+        throw badRequest(`Volume is smaller than the minimum size specified in image metadata. Volume size is ${volBytes} bytes, minimum size is ${(img.minDisk ?? 0) * 1024 ** 3} bytes.`);
+      }
+      if ((img.size ?? 0) > volBytes) throw badRequest(`Size of specified image ${img.size} is larger than volume size ${volBytes}.`);
+    }
+  } else if (!img) {
+    throw badRequest('Can not find requested image');
+  } else if (rootBytes) {
     if ((img.size ?? 0) > rootBytes) throw badRequest(`Flavor's disk is too small for requested image. Flavor disk is ${rootBytes} bytes, image is ${img.size} bytes.`);
     if ((img.minDisk ?? 0) * 1024 ** 3 > rootBytes) throw badRequest(`Flavor's disk is too small for requested image. Flavor disk is ${rootBytes} bytes, minimum image disk is ${img.minDisk * 1024 ** 3} bytes.`);
   } else if (!allowed(ctx, req, 'os_compute_api:servers:create:zero_disk_flavor', target)) {
@@ -183,11 +182,23 @@ export async function createServers(ctx: Context, req: FastifyRequest, reply: Fa
   }
 
   // Now the things that name other resources.
-  if (networks === 'auto' || networks === 'none' || networks === undefined) { /* no NIC until a network service exists */ } else {
-    for (const n of networks) {
-      if (n.port) throw badRequest(`Port id ${n.port} could not be found.`);
-      throw badRequest(`Network ${n.uuid} could not be found.`);
+  const securityGroups: string[] = [...new Set(((s.security_groups ?? []) as { name?: string }[]).map((g) => g.name).filter((n): n is string => !!n))];
+  const netApi = ctx.services.network;
+  if (netApi) {
+    if (Array.isArray(networks) && maxCount > 1 && networks.some((n: any) => n.port)) {
+      throw badRequest('Unable to launch multiple instances with a single configured port ID. Please launch your instance one by one with different ports.');
     }
+    // Nova's validate_networks: networks, ports, fixed IPs, security groups, port quota for max_count.
+    await netApi.validateNetworks(auth, networks === undefined ? [] : requestedFromApi(networks), securityGroups, maxCount);
+  } else {
+    if (Array.isArray(networks)) {
+      for (const n of networks) {
+        if (n.port) throw badRequest(`Port id ${n.port} could not be found.`);
+        throw badRequest(`Network ${n.uuid} could not be found.`);
+      }
+    }
+    // Security groups live in the network service: without it, only each project's "default" does.
+    for (const g of securityGroups) if (g !== 'default') throw badRequest(`Security group ${g} not found.`);
   }
   let keyData: string | null = null;
   if (s.key_name !== undefined) {
@@ -209,20 +220,19 @@ export async function createServers(ctx: Context, req: FastifyRequest, reply: Fa
     const g = await getServerGroup(ctx.db, groupId);
     if (!g) throw badRequest(`Instance group ${groupId} could not be found.`);
   }
-  const securityGroups: string[] = [...new Set(((s.security_groups ?? []) as { name?: string }[]).map((g) => g.name).filter((n): n is string => !!n))];
-  // Security groups live in the network service: until it exists, only each project's "default" does.
-  for (const g of securityGroups) if (g !== 'default') throw badRequest(`Security group ${g} not found.`);
   const configDrive = s.config_drive !== undefined && parseBoolean(s.config_drive, 'config_drive') ? 'True' : '';
   const tags: string[] = v.atLeast('2.52') ? (s.tags ?? []) : [];
 
   const spec: InstanceFlavor = { ...flavorToSpec(flavor), internalId: flavor.internalId, rxtxFactor: flavor.rxtxFactor, isPublic: flavor.isPublic, description: flavor.description };
   const sysmeta: Record<string, string> = {};
-  for (const [k, val] of Object.entries(img.properties ?? {})) sysmeta[`image_${k}`] = String(val);
-  sysmeta.image_base_image_ref = imageRef;
-  sysmeta.image_min_ram = String(img.minRam ?? 0);
-  sysmeta.image_min_disk = String(img.minDisk ?? 0);
-  if (img.diskFormat) sysmeta.image_disk_format = img.diskFormat;
-  if (img.containerFormat) sysmeta.image_container_format = img.containerFormat;
+  if (img) {
+    for (const [k, val] of Object.entries(img.properties ?? {})) sysmeta[`image_${k}`] = String(val);
+    sysmeta.image_base_image_ref = imageRef;
+    sysmeta.image_min_ram = String(img.minRam ?? 0);
+    sysmeta.image_min_disk = String(img.minDisk ?? 0);
+    if (img.diskFormat) sysmeta.image_disk_format = img.diskFormat;
+    if (img.containerFormat) sysmeta.image_container_format = img.containerFormat;
+  }
   if (forcedHost) sysmeta.forced_host = forcedHost;
   if (forcedNode) sysmeta.forced_node = forcedNode;
   if (requestedHost) sysmeta.requested_host = requestedHost;
@@ -252,7 +262,8 @@ export async function createServers(ctx: Context, req: FastifyRequest, reply: Fa
         az, az, VM.BUILDING, 'scheduling', 0, s.key_name ?? null, keyData, s.user_data ?? null, configDrive,
         s.accessIPv4 !== undefined ? canonicalIpv4(s.accessIPv4) : null, s.accessIPv6 !== undefined ? canonicalIpv6(s.accessIPv6) : null, s['OS-DCF:diskConfig'] === 'AUTO' ? 1 : 0,
         resv, k, 0, JSON.stringify(securityGroups.length ? securityGroups : ['default']), JSON.stringify(networks ?? null),
-        JSON.stringify(hints), trustedCerts ? JSON.stringify(trustedCerts) : null, JSON.stringify(bdmV2), JSON.stringify(sysmeta), now, now]);
+        JSON.stringify(hints), trustedCerts ? JSON.stringify(trustedCerts) : null, JSON.stringify(plan.raw), JSON.stringify(sysmeta), now, now]);
+      await insertPlannedBdms(t, uuid, plan.volumes, { ephemeralGb: flavor.ephemeralGb, swapMb: flavor.swapMb });
       await setMetadata(t, uuid, metadata);
       if (tags.length) await setTags(t, uuid, tags);
       if (groupId) await addServerGroupMember(t, groupId, uuid);

@@ -4,11 +4,14 @@
 import type { ComputePart } from '../index.ts';
 import type { Context } from '../../core/service.ts';
 import { migrations } from './db.ts';
+import { bdmMigrations } from './bdm.ts';
 import { serverRoutes } from './routes.ts';
 import { actionRoutes } from './actions.ts';
 import { subresourceRoutes } from './subresources.ts';
 import { instanceActionRoutes } from './instance_actions.ts';
 import { registerTasks } from './tasks.ts';
+import { interfaceRoutes, registerInterfaceTasks } from './interfaces.ts';
+import { registerVolumeTasks, volumeAttachmentRoutes } from './volume_attachments.ts';
 import { Reconciler } from './reconciler.ts';
 
 const reconcilers = new Map<Context, Reconciler>();
@@ -21,14 +24,18 @@ export function reconcilerOf(ctx: Context): Reconciler {
 }
 
 export const servers: ComputePart = {
-  migrations,
+  migrations: [...migrations, ...bdmMigrations],
   async init(ctx) {
     registerTasks(ctx);
+    registerInterfaceTasks(ctx);
+    registerVolumeTasks(ctx);
   },
   async routes(app, ctx) {
     await serverRoutes(app, ctx);
     await actionRoutes(app, ctx);
     await subresourceRoutes(app, ctx);
+    await interfaceRoutes(app, ctx);
+    await volumeAttachmentRoutes(app, ctx);
     await instanceActionRoutes(app, ctx);
   },
   async start(ctx) {

@@ -14,6 +14,7 @@ import { instanceFromRow, type Instance } from './db.ts';
 import { listQuerySchema, SERVER_LIST_IGNORE_SORT_KEY } from './schemas.ts';
 import { parseIsoTime, validateQuery } from './validate.ts';
 import { basicView, loadExtras, serverView, statesFromStatuses } from './views.ts';
+import { vifsOf } from './network.ts';
 import { normalizeUuid, queryMulti } from './common.ts';
 import { isUuid } from '../../core/ids.ts';
 
@@ -203,8 +204,17 @@ export async function listServers(ctx: Context, req: FastifyRequest, detail: boo
   delete opts.deleted;
   delete opts.soft_deleted;
 
-  // Without ports (until Neutron) no server has an address: an ip/ip6 filter matches nothing.
-  if ('ip' in opts || 'ip6' in opts) return empty();
+  // ip / ip6 match the instance's fixed addresses (Nova's _ip_filter, re.match: anchored at the start).
+  const ipFilters: [4 | 6, RegExp | string][] = [];
+  for (const [k, ver] of [['ip', 4], ['ip6', 6]] as const) {
+    if (!(k in opts)) continue;
+    let re: RegExp | string;
+    try { re = new RegExp(`^(?:${opts[k]})`); } catch { re = opts[k]; }
+    ipFilters.push([ver, re]);
+    delete opts[k];
+  }
+  // Without a network service no server has an address.
+  if (ipFilters.length && !ctx.services.network) return empty();
   const regex: [(i: Instance) => unknown, (v: unknown) => boolean][] = [];
   for (const [k, val] of Object.entries(opts)) {
     const field = REGEX_FIELDS[k];
@@ -257,6 +267,11 @@ export async function listServers(ctx: Context, req: FastifyRequest, detail: boo
   const sql = `SELECT ${LIST_COLUMNS} FROM instances${where.length ? ` WHERE ${where.join(' AND ')}` : ''}`;
   let rows = (await ctx.db.all(sql, params)).map(instanceFromRow);
   if (regex.length) rows = rows.filter((i) => regex.every(([get, m]) => m(get(i))));
+  if (ipFilters.length) {
+    const vifs = await vifsOf(ctx, rows.filter((i) => !i.deleted).map((i) => i.uuid));
+    rows = rows.filter((i) => (vifs.get(i.uuid) ?? []).some((vif) => vif.fixedIps.some((ip) => ipFilters.some(([ver, re]) => (
+      ip.version === ver && (typeof re === 'string' ? ip.address.startsWith(re) : re.test(ip.address)))))));
+  }
   rows.sort(compare);
   if (markerRow) {
     const mk = markerRow;

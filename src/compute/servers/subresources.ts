@@ -1,7 +1,6 @@
 // The servers' sub-resources: metadata, tags (2.26), ips, diagnostics, os-server-password,
-// topology (2.78), server migrations (live migrations in progress), os-interface and
-// os-volume_attachments (answered as Nova answers when no port or volume exists: the network and
-// volume services arrive later), and os-server-external-events.
+// topology (2.78), server migrations (live migrations in progress) and os-server-external-events.
+// os-interface and os-volume_attachments are in interfaces.ts and volume_attachments.ts.
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import type { Context } from '../../core/service.ts';
 import { badRequest, conflict, notFound } from '../../core/errors.ts';
@@ -11,6 +10,7 @@ import { mv } from '../microversion.ts';
 import { computeBase } from '../common.ts';
 import { enforceMetadataQuota } from '../quotas.ts';
 import { getInstance, metadataOf, setMetadata, setTags, tagsOf, updateInstance, VM, type Instance } from './db.ts';
+import { basicAddresses, vifsOf } from './network.ts';
 import { checkHost, checkLock, checkState, findServer, normalizeUuid } from './common.ts';
 import * as S from './schemas.ts';
 import { validateBody, type Schema } from './validate.ts';
@@ -171,12 +171,14 @@ async function ipRoutes(app: FastifyInstance, ctx: Context) {
   app.get<{ Params: { server_id: string } }>('/servers/:server_id/ips', async (req) => {
     const inst = await findServer(ctx, req, req.params.server_id);
     ctx.policy.authorize('os_compute_api:ips:index', req.auth!, project(inst));
-    return { addresses: {} };
+    return { addresses: basicAddresses((await vifsOf(ctx, [inst.uuid])).get(inst.uuid)) };
   });
   app.get<{ Params: { server_id: string; network: string } }>('/servers/:server_id/ips/:network', async (req) => {
     const inst = await findServer(ctx, req, req.params.server_id);
     ctx.policy.authorize('os_compute_api:ips:show', req.auth!, project(inst));
-    throw notFound('Instance is not a member of specified network');
+    const all = basicAddresses((await vifsOf(ctx, [inst.uuid])).get(inst.uuid));
+    if (!Object.hasOwn(all, req.params.network)) throw notFound('Instance is not a member of specified network');
+    return { [req.params.network]: all[req.params.network] };
   });
 }
 
@@ -246,107 +248,6 @@ async function migrationRoutes(app: FastifyInstance, ctx: Context) {
   });
 }
 
-const interfaceCreateSchema: Schema = {
-  type: 'object',
-  properties: {
-    interfaceAttachment: {
-      type: 'object',
-      properties: {
-        net_id: { type: 'string', format: 'uuid' }, port_id: { type: 'string', format: 'uuid' },
-        fixed_ips: { type: 'array', minItems: 1, maxItems: 1, items: { type: 'object', properties: { ip_address: { type: 'string' } }, required: ['ip_address'], additionalProperties: false } },
-        tag: S.tag,
-      },
-      additionalProperties: false,
-    },
-  },
-  additionalProperties: false,
-};
-
-async function interfaceRoutes(app: FastifyInstance, ctx: Context) {
-  const base = '/servers/:server_id/os-interface';
-  app.get<{ Params: { server_id: string } }>(base, async (req) => {
-    const inst = await findServer(ctx, req, req.params.server_id);
-    ctx.policy.authorize('os_compute_api:os-attach-interfaces:list', req.auth!, project(inst));
-    return { interfaceAttachments: [] };
-  });
-  app.get<{ Params: { server_id: string; port_id: string } }>(`${base}/:port_id`, async (req) => {
-    const inst = await findServer(ctx, req, req.params.server_id);
-    ctx.policy.authorize('os_compute_api:os-attach-interfaces:show', req.auth!, project(inst));
-    throw notFound(`Port id ${req.params.port_id} could not be found.`);
-  });
-  app.post<{ Params: { server_id: string } }>(base, async (req) => {
-    validateBody(interfaceCreateSchema, req.body ?? {});
-    const a = ((req.body as any) ?? {}).interfaceAttachment ?? {};
-    const inst = await findServer(ctx, req, req.params.server_id);
-    ctx.policy.authorize('os_compute_api:os-attach-interfaces:create', req.auth!, project(inst));
-    if (a.fixed_ips && !a.net_id) throw badRequest('Must input network_id when request IP address');
-    if (a.net_id && a.port_id) throw badRequest('Must not input both network_id and port_id');
-    checkLock(ctx, req, inst);
-    checkState(inst, 'attach_interface', { vm: [VM.ACTIVE, VM.PAUSED, VM.STOPPED] });
-    if (a.port_id) throw notFound(`Port id ${a.port_id} could not be found.`);
-    if (a.net_id) throw notFound(`Network ${a.net_id} could not be found.`);
-    throw notFound('No networks are available to attach an interface to.');
-  });
-  app.delete<{ Params: { server_id: string; port_id: string } }>(`${base}/:port_id`, async (req) => {
-    const inst = await findServer(ctx, req, req.params.server_id);
-    ctx.policy.authorize('os_compute_api:os-attach-interfaces:delete', req.auth!, project(inst));
-    checkLock(ctx, req, inst);
-    throw notFound(`Port ${req.params.port_id} is not attached`);
-  });
-}
-
-const volumeAttachSchema = (req: FastifyRequest): Schema => ({
-  type: 'object',
-  properties: {
-    volumeAttachment: {
-      type: 'object',
-      properties: {
-        volumeId: { type: 'string', format: 'uuid' },
-        device: { type: ['string', 'null'], pattern: '(^/dev/x{0,1}[a-z]{0,1}d{0,1})([a-z]+)[0-9]*$' },
-        ...(mv(req).atLeast('2.49') ? { tag: S.tag } : {}),
-        ...(mv(req).atLeast('2.79') ? { delete_on_termination: S.boolean } : {}),
-      },
-      required: ['volumeId'],
-      additionalProperties: false,
-    },
-  },
-  required: ['volumeAttachment'],
-  additionalProperties: false,
-});
-
-async function volumeAttachmentRoutes(app: FastifyInstance, ctx: Context) {
-  const base = '/servers/:server_id/os-volume_attachments';
-  app.get<{ Params: { server_id: string } }>(base, async (req) => {
-    const inst = await findServer(ctx, req, req.params.server_id);
-    ctx.policy.authorize('os_compute_api:os-volumes-attachments:index', req.auth!, project(inst));
-    return { volumeAttachments: [] };
-  });
-  app.get<{ Params: { server_id: string; volume_id: string } }>(`${base}/:volume_id`, async (req) => {
-    const inst = await findServer(ctx, req, req.params.server_id);
-    ctx.policy.authorize('os_compute_api:os-volumes-attachments:show', req.auth!, project(inst));
-    throw notFound(`Instance ${inst.uuid} is not attached to volume ${req.params.volume_id}.`);
-  });
-  app.post<{ Params: { server_id: string } }>(base, async (req) => {
-    validateBody(volumeAttachSchema(req), req.body);
-    const inst = await findServer(ctx, req, req.params.server_id);
-    ctx.policy.authorize('os_compute_api:os-volumes-attachments:create', req.auth!, project(inst));
-    checkLock(ctx, req, inst);
-    // No volume service yet: no volume id names a volume.
-    throw notFound(`Volume ${(req.body as any).volumeAttachment.volumeId} could not be found.`);
-  });
-  app.put<{ Params: { server_id: string; volume_id: string } }>(`${base}/:volume_id`, async (req) => {
-    const inst = await findServer(ctx, req, req.params.server_id);
-    ctx.policy.authorize('os_compute_api:os-volumes-attachments:update', req.auth!, project(inst));
-    throw notFound(`Instance ${inst.uuid} is not attached to volume ${req.params.volume_id}.`);
-  });
-  app.delete<{ Params: { server_id: string; volume_id: string } }>(`${base}/:volume_id`, async (req) => {
-    const inst = await findServer(ctx, req, req.params.server_id);
-    ctx.policy.authorize('os_compute_api:os-volumes-attachments:delete', req.auth!, project(inst));
-    checkLock(ctx, req, inst);
-    throw notFound(`Instance ${inst.uuid} is not attached to volume ${req.params.volume_id}.`);
-  });
-}
-
 const TAG_REQUIRED = new Set(['volume-extended', 'power-update', 'accelerator-request-bound']);
 
 async function externalEventRoutes(app: FastifyInstance, ctx: Context) {
@@ -385,8 +286,6 @@ export async function subresourceRoutes(app: FastifyInstance, ctx: Context) {
   await passwordRoutes(app, ctx);
   await topologyRoutes(app, ctx);
   await migrationRoutes(app, ctx);
-  await interfaceRoutes(app, ctx);
-  await volumeAttachmentRoutes(app, ctx);
   await externalEventRoutes(app, ctx);
 }
 

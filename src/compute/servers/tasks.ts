@@ -7,13 +7,15 @@
 // reused, spawn of an existing VM succeeds, destroy of a missing VM succeeds.
 import type { Context } from '../../core/service.ts';
 import { PermanentError, type TaskRecord } from '../../core/tasks.ts';
-import { InstanceNotFound, PowerState, VirtDriverError, type ImageSpec, type InstanceSpec } from '../../core/virt.ts';
+import { InstanceNotFound, PowerState, VirtDriverError, type DiskSpec, type ImageSpec, type InstanceSpec } from '../../core/virt.ts';
 import { nowIso } from '../../core/ids.ts';
 import { removeInstanceFromGroups } from '../server_groups.ts';
 import { latestMigration, setMigrationStatus } from '../migrations.ts';
 import { addFault, getInstance, metadataOf, updateInstance, VM, type Instance, type InstanceFlavor } from './db.ts';
 import { conductorHost, withEvent } from './instance_actions.ts';
 import { NoValidHost, selectDestination } from './scheduler.ts';
+import { allocateNetworks, deallocateNetworks, NetworkAllocationFailed, vifSpec, vifsOf } from './network.ts';
+import { bdmsOf, completeAttach, connectVolume, isVolumeBacked, releaseAllVolumes, VolumeFailed } from './bdm.ts';
 
 export const BUILD = 'compute.build';
 export const DELETE = 'compute.delete';
@@ -53,6 +55,11 @@ async function instanceSpec(ctx: Context, inst: Instance): Promise<InstanceSpec>
     nodename: inst.node ?? '', flavor: inst.flavor, userData: inst.userData ?? undefined, keyData: inst.keyData ?? undefined,
     metadata: md,
   };
+}
+
+/** A failed build gives its ports back (Nova's _cleanup_allocated_networks); the delete repeats it anyway. */
+async function releaseNetworks(ctx: Context, uuid: string) {
+  try { await deallocateNetworks(ctx, uuid); } catch (e) { ctx.log.warn(`could not deallocate the ports of ${uuid}`, e); }
 }
 
 const errText = (e: unknown) => (e instanceof Error ? e.message : String(e));
@@ -128,7 +135,22 @@ async function build(ctx: Context, task: TaskRecord) {
     try {
       await withEvent(ctx, actionId, 'compute__do_build_and_run_instance', placed.host, async () => {
         const image = placed.imageRef ? await imageSpec(ctx, placed.imageRef) : null;
-        const info = await ctx.driver.spawn(await instanceSpec(ctx, placed), image);
+        // Nova's _build_resources: ports bound to the host, then the volumes connected, then spawn.
+        const spec = await instanceSpec(ctx, placed);
+        const vifs = await allocateNetworks(ctx, placed);
+        const bdms = (await bdmsOf(ctx.db, uuid)).filter((b) => b.destinationType === 'volume');
+        const disks: DiskSpec[] = [];
+        for (const b of bdms) disks.push(await connectVolume(ctx, placed, b));
+        spec.vifs = vifs.map(vifSpec);
+        spec.disks = disks;
+        const volumeBacked = isVolumeBacked(bdms);
+        // The boot disk of a volume-backed server is its volume: no root disk on the datastore.
+        if (volumeBacked) spec.flavor = { ...spec.flavor, rootGb: 0 };
+        const info = await ctx.driver.spawn(spec, volumeBacked ? null : image);
+        // Plugged again (idempotent) for drivers that leave InstanceSpec.vifs/disks to the caller.
+        for (const v of spec.vifs) await ctx.driver.attachInterface(uuid, v);
+        for (const d of disks) await ctx.driver.attachDisk(uuid, d);
+        for (const b of bdms) await completeAttach(ctx, b);
         await updateInstance(ctx.db, uuid, {
           vm_state: VM.ACTIVE, task_state: null, power_state: info.powerState, launched_at: nowIso(), progress: 0,
         }, { expectTask: ['spawning'], expectVm: [VM.BUILDING] });
@@ -137,6 +159,12 @@ async function build(ctx: Context, task: TaskRecord) {
     } catch (e) {
       if (e instanceof ImageGone) {
         await setError(ctx, uuid, 404, e.message, errDetails(e), ['spawning']);
+        await releaseNetworks(ctx, uuid);
+        return;
+      }
+      if (e instanceof NetworkAllocationFailed || e instanceof VolumeFailed) {
+        await setError(ctx, uuid, 500, `Build of instance ${uuid} aborted: ${e.message}`, errDetails(e), ['spawning']);
+        await releaseNetworks(ctx, uuid);
         return;
       }
       if (!(e instanceof VirtDriverError)) throw e;
@@ -145,6 +173,7 @@ async function build(ctx: Context, task: TaskRecord) {
       tried.push(placed.node!);
       if (tried.length >= MAX_ATTEMPTS) {
         await setError(ctx, uuid, 500, `Exceeded maximum number of retries. Exceeded max scheduling attempts ${MAX_ATTEMPTS} for instance ${uuid}. Last exception: ${e.message}`, errDetails(e), ['spawning']);
+        await releaseNetworks(ctx, uuid);
         return;
       }
       const ok = await ctx.db.tx(async (t) => {
@@ -167,7 +196,10 @@ async function terminate(ctx: Context, task: TaskRecord) {
   const inst = await getInstance(ctx.db, uuid);
   if (!inst || inst.deleted || inst.taskState !== 'deleting') return;
   await withEvent(ctx, actionId, 'compute_terminate_instance', inst.host, async () => {
+    // Nova's _shutdown_instance then _cleanup_volumes: the VM, its ports, its volumes (each step idempotent).
     await ctx.driver.destroy(uuid);
+    await deallocateNetworks(ctx, uuid);
+    await releaseAllVolumes(ctx, inst);
     const shelved = inst.systemMetadata.shelved_image_id;
     if (shelved && ctx.services.image) {
       try { await ctx.services.image.delete(shelved); } catch (e) { ctx.log.warn(`could not delete shelved image ${shelved}`, e); }
@@ -413,8 +445,24 @@ async function unshelve(ctx: Context, p: ActionPayload, inst: Instance) {
   if (!cur || cur.taskState !== p.expect || !cur.node) return;
   const image = imageId ? await imageSpec(ctx, imageId) : cur.imageRef ? await imageSpec(ctx, cur.imageRef) : null;
   const info = await ctx.driver.spawn(await instanceSpec(ctx, cur), image);
+  await replugDevices(ctx, uuid);
   const ok = await finish(ctx, p, { vm_state: VM.ACTIVE, power_state: info.powerState, system_metadata: clean() });
   if (ok && imageId && ctx.services.image) await ctx.services.image.delete(imageId).catch(() => undefined);
+}
+
+/** A VM made again (unshelve of an offloaded server) gets its NICs and volumes back. */
+async function replugDevices(ctx: Context, uuid: string) {
+  const vifs = (await vifsOf(ctx, [uuid])).get(uuid) ?? [];
+  for (const v of vifs) await ctx.driver.attachInterface(uuid, vifSpec(v));
+  const inst = await getInstance(ctx.db, uuid);
+  if (!inst) return;
+  for (const b of await bdmsOf(ctx.db, uuid)) {
+    if (b.destinationType !== 'volume' || !b.volumeId || (b.status !== 'attached' && b.status !== 'attaching')) continue;
+    // Connected again from the new host (attachment update), then plugged and completed.
+    const disk = await connectVolume(ctx, inst, b);
+    await ctx.driver.attachDisk(uuid, disk);
+    await completeAttach(ctx, b);
+  }
 }
 
 /**
@@ -442,6 +490,7 @@ export function registerTasks(ctx: Context) {
     run: (t) => build(ctx, t),
     async onFailure(t, err) {
       await setError(ctx, t.payload.uuid, 500, `Build of instance ${t.payload.uuid} aborted: ${errText(err)}`, errDetails(err), ['scheduling', 'spawning']);
+      await releaseNetworks(ctx, t.payload.uuid);
     },
   });
   ctx.tasks.register(DELETE, {

@@ -11,6 +11,9 @@ import { serverFlavorView } from '../flavors.ts';
 import { listNodes } from '../hypervisors.ts';
 import { getInstanceGroups } from '../server_groups.ts';
 import { faultsOf, instanceName, metadataOf, tagsOf, type Fault, type Instance } from './db.ts';
+import type { InstanceVif, SecurityGroupRef } from '../../network/api.ts';
+import { addressesOf, securityGroupsOf, vifsOf } from './network.ts';
+import { volumesOf, type Bdm } from './bdm.ts';
 
 // nova/api/openstack/common.py _STATE_MAP
 const STATE_MAP: Record<string, Record<string, string>> = {
@@ -130,6 +133,10 @@ export interface ViewExtras {
   faults: Map<string, Fault>;
   hostStatus?: Map<string, string>;
   groups?: Map<string, string[]>;
+  /** Ports of each instance (one NetworkApi call for the page). */
+  vifs?: Map<string, InstanceVif[]>;
+  securityGroups?: Map<string, SecurityGroupRef[]>;
+  volumes?: Map<string, Bdm[]>;
 }
 
 /** Nova's host_status: UP, DOWN, MAINTENANCE (service disabled) or UNKNOWN; "" without a host. */
@@ -159,6 +166,12 @@ export async function loadExtras(ctx: Context, req: FastifyRequest, instances: I
     || allowed(ctx, req, 'os_compute_api:servers:show:host_status:unknown-only', { project_id: instances[0].projectId }))) {
     extras.hostStatus = await hostStatuses(ctx.db, instances);
   }
+  // Networking and volumes in bulk: one call per page whatever its size (no N+1).
+  const live = instances.filter((i) => !i.deleted).map((i) => i.uuid);
+  const [vifs, groups, volumes] = await Promise.all([vifsOf(ctx, live), securityGroupsOf(ctx, live), volumesOf(ctx.db, live)]);
+  extras.vifs = vifs;
+  extras.securityGroups = groups;
+  extras.volumes = volumes;
   if (opts.groups && v.atLeast('2.71')) {
     extras.groups = new Map();
     for (const i of instances) extras.groups.set(i.uuid, await getInstanceGroups(ctx.db, i.uuid));
@@ -183,8 +196,8 @@ export function serverView(ctx: Context, req: FastifyRequest, i: Instance, extra
   const s: Record<string, unknown> = {
     accessIPv4: i.accessIpV4 ?? '',
     accessIPv6: i.accessIpV6 ?? '',
-    // No ports until Neutron arrives; Nova hides addresses while building anyway.
-    addresses: {},
+    // Nova hides addresses while the server is building.
+    addresses: i.vmState === 'building' ? {} : addressesOf(extras.vifs?.get(i.uuid)),
     created: isoTime(i.createdAt),
     flavor: flavorField(ctx, req, i, f['2.47'] && can(ctx, req, vc, 'os_compute_api:servers:show:flavor-extra-specs', i.projectId)),
     hostId: cachedHostId(vc, i.host, i.projectId),
@@ -233,8 +246,12 @@ export function serverView(ctx: Context, req: FastifyRequest, i: Instance, extra
     s['OS-EXT-STS:task_state'] = i.taskState;
     s['OS-EXT-STS:vm_state'] = i.deleted ? 'deleted' : i.vmState;
     s['OS-EXT-STS:power_state'] = i.powerState;
-    s['os-extended-volumes:volumes_attached'] = [];
+    s['os-extended-volumes:volumes_attached'] = (extras.volumes?.get(i.uuid) ?? []).filter((b) => b.volumeId).map((b) => (f['2.3']
+      ? { id: b.volumeId, delete_on_termination: b.deleteOnTermination } : { id: b.volumeId }));
   }
+  // Only servers with ports in some security group show the key (Nova's _add_security_grps).
+  const sgs = extras.securityGroups?.get(i.uuid);
+  if (o.full && sgs?.length) s.security_groups = sgs.map((g) => ({ name: g.name }));
   if (f['2.9']) s.locked = !!i.lockedBy;
   if (f['2.16'] && o.full && extras.hostStatus) {
     const hs = extras.hostStatus.get(i.uuid) ?? '';
