@@ -1,4 +1,9 @@
 // The slices of the networking API, in registration order.
 import type { NetworkPart } from './index.ts';
+import { quotas } from './quotas.ts';
+import { networks } from './networks.ts';
+import { subnets } from './subnets.ts';
+import { ports } from './ports.ts';
+import { tags } from './tags.ts';
 
-export const PARTS: NetworkPart[] = [];
+export const PARTS: NetworkPart[] = [quotas, networks, subnets, ports, tags];

@@ -1,2 +1,42 @@
-// Neutron's default policy rules (secure RBAC defaults, same rule names as neutron/conf/policies).
-export const NEUTRON_POLICY: Record<string, string> = {};
+// Neutron's default policy rules (secure-RBAC defaults, rule names as in neutron/conf/policies).
+// Visibility of shared and external networks is decided in the queries (a row-level rule the
+// policy language here cannot express); these rules decide who may act.
+const member = 'rule:project_member_or_admin';
+const reader = 'rule:project_reader_or_admin';
+const admin = 'rule:context_is_admin';
+
+export const NEUTRON_POLICY: Record<string, string> = {
+  create_network: member,
+  'create_network:shared': admin,
+  'create_network:router:external': admin,
+  'create_network:is_default': admin,
+  'create_network:port_security_enabled': member,
+  'create_network:provider:network_type': admin,
+  'create_network:provider:physical_network': admin,
+  'create_network:provider:segmentation_id': admin,
+  get_network: reader,
+  update_network: member,
+  'update_network:shared': admin,
+  'update_network:router:external': admin,
+  delete_network: member,
+
+  create_subnet: member,
+  get_subnet: reader,
+  update_subnet: member,
+  delete_subnet: member,
+
+  create_port: member,
+  'create_port:fixed_ips': `${admin} or role:member and project_id:%(network_project_id)s`,
+  'create_port:binding:host_id': admin,
+  'create_port:binding:profile': admin,
+  get_port: reader,
+  update_port: member,
+  delete_port: member,
+
+  get_quota: reader,
+  update_quota: admin,
+  delete_quota: admin,
+
+  get_tags: reader,
+  update_tags: member,
+};
