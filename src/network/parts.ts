@@ -5,5 +5,7 @@ import { networks } from './networks.ts';
 import { subnets } from './subnets.ts';
 import { ports } from './ports.ts';
 import { tags } from './tags.ts';
+import { novaNetwork } from './nova.ts';
+import { securityGroups } from './security_groups.ts';
 
-export const PARTS: NetworkPart[] = [quotas, networks, subnets, ports, tags];
+export const PARTS: NetworkPart[] = [quotas, networks, subnets, ports, tags, securityGroups, novaNetwork];

@@ -37,6 +37,14 @@ export const NEUTRON_POLICY: Record<string, string> = {
   update_quota: admin,
   delete_quota: admin,
 
+  create_security_group: member,
+  get_security_group: reader,
+  update_security_group: member,
+  delete_security_group: member,
+  create_security_group_rule: member,
+  get_security_group_rule: reader,
+  delete_security_group_rule: member,
+
   get_tags: reader,
   update_tags: member,
 };
