@@ -6,7 +6,7 @@
 import { createHash } from 'node:crypto';
 import type { Context } from '../core/service.ts';
 import type { AuthContext } from '../core/auth.ts';
-import type { Queryable, Tx } from '../core/db/index.ts';
+import type { Queryable } from '../core/db/index.ts';
 import { bool, fromJson, toJson } from '../core/db/index.ts';
 import { ApiError, badRequest, conflict, notFound } from '../core/errors.ts';
 import { nowIso } from '../core/ids.ts';
@@ -19,8 +19,6 @@ import { parseCidr, parseIp, cidrContains } from './ip.ts';
 /** What other parts (security groups, floating IPs) add to Nova's view of a port. */
 export const novaHooks: {
   floatingIpsForPorts?: (q: Queryable, portIds: string[]) => Promise<Map<string, string[]>>;
-  /** Called before Nova deletes or unbinds ports (floating IPs let go of them). */
-  releasePorts?: (t: Tx, portIds: string[]) => Promise<void>;
   groupsOf?: (q: Queryable, ids: string[]) => Promise<Map<string, SecurityGroupRef>>;
 } = {};
 
@@ -122,7 +120,6 @@ export function createNetworkApi(ctx: Context): NetworkApi {
     await db.tx(async (t) => {
       const ports = await t.all(`SELECT * FROM neutron_ports WHERE device_id = ? AND device_owner LIKE 'compute:%'${only ? ' AND id = ?' : ''}`, only ? [instanceId, only] : [instanceId]);
       if (!ports.length) return;
-      await novaHooks.releasePorts?.(t, ports.map((p) => p.id));
       for (const p of ports) {
         if (bool(p.nova_owned)) await deletePortTx(t, p.id);
         else {

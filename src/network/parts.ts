@@ -7,5 +7,6 @@ import { ports } from './ports.ts';
 import { tags } from './tags.ts';
 import { novaNetwork } from './nova.ts';
 import { securityGroups } from './security_groups.ts';
+import { routers } from './routers.ts';
 
-export const PARTS: NetworkPart[] = [quotas, networks, subnets, ports, tags, securityGroups, novaNetwork];
+export const PARTS: NetworkPart[] = [quotas, networks, subnets, ports, tags, securityGroups, routers, novaNetwork];

@@ -45,6 +45,19 @@ export const NEUTRON_POLICY: Record<string, string> = {
   get_security_group_rule: reader,
   delete_security_group_rule: member,
 
+  create_router: member,
+  get_router: reader,
+  update_router: member,
+  'update_router:external_gateway_info:enable_snat': admin,
+  delete_router: member,
+  add_router_interface: member,
+  remove_router_interface: member,
+  create_floatingip: member,
+  'create_floatingip:floating_ip_address': admin,
+  get_floatingip: reader,
+  update_floatingip: member,
+  delete_floatingip: member,
+
   get_tags: reader,
   update_tags: member,
 };

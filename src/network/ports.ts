@@ -108,8 +108,12 @@ export async function createPortTx(t: Tx, p: PortInput, id = uuid()): Promise<st
   return id;
 }
 
+/** What other parts do when a port goes (floating IPs let go of it). */
+export const portHooks: { beforeDelete: ((t: Tx, portId: string) => Promise<void>)[] } = { beforeDelete: [] };
+
 /** Deletes a port and frees its addresses. Idempotent. */
 export async function deletePortTx(t: Tx, id: string) {
+  for (const h of portHooks.beforeDelete) await h(t, id);
   await t.run('DELETE FROM neutron_ipallocations WHERE port_id = ?', [id]);
   await t.run("DELETE FROM neutron_tags WHERE resource_type = 'ports' AND resource_id = ?", [id]);
   await t.run('DELETE FROM neutron_ports WHERE id = ?', [id]);
