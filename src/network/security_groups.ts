@@ -143,9 +143,11 @@ function parseRule(r: Record<string, any>): Rule {
   const max = intAttr(r, 'port_range_max') ?? null;
   if ((min !== null || max !== null) && protocol === null) throw neutronError(400, 'SecurityGroupProtocolRequiredWithPorts', 'Must also specify protocol if port range is given.');
   if (protoNum !== null && PORT_PROTOCOLS.includes(protoNum)) {
-    if (min !== null && max !== null && min > max) throw neutronError(400, 'SecurityGroupInvalidPortRange', 'For TCP/UDP protocols, port_range_min must be <= port_range_max');
-    for (const [k, v] of [['port_range_min', min], ['port_range_max', max]] as const) {
+    for (const v of [min, max]) {
       if (v !== null && (v < 1 || v > 65535)) throw neutronError(400, 'SecurityGroupInvalidPortValue', `Invalid value for port ${v}`);
+    }
+    if ((min === null && max !== null) || (min !== null && max !== null && min > max)) {
+      throw neutronError(400, 'SecurityGroupInvalidPortRange', 'For TCP/UDP protocols, port_range_min must be <= port_range_max');
     }
   } else if (protoNum !== null && ICMP_PROTOCOLS.includes(protoNum)) {
     if (min !== null && (min < 0 || min > 255)) throw neutronError(400, 'SecurityGroupInvalidIcmpValue', `Invalid value for ICMP port_range_min(type): ${min}. It must be 0 to 255.`);

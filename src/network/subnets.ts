@@ -12,7 +12,7 @@ import {
   authorize, boolAttr, checkRevision, collectionUrl, intAttr, isAdmin, neutronError, onlyAttributes, ownerOf, resourceBody,
   str, tagsOf, TAG_FILTERS,
 } from './common.ts';
-import { findNetwork, visibleNetworks } from './networks.ts';
+import { findNetwork } from './networks.ts';
 import { listResponse, queryOf, showFields } from './query.ts';
 import { enforceQuota } from './quotas.ts';
 import { cidrContains, cidrsOverlap, formatCidr, formatIp, lastIp, normalizeIp, parseCidr, parseIp, type Cidr, type IpVersion } from './ip.ts';
@@ -59,7 +59,8 @@ export async function subnetView(q: Queryable, rows: any[]) {
 export async function findSubnet(ctx: Context, req: FastifyRequest, id: string, q: Queryable = ctx.db) {
   const r = await q.get('SELECT s.*, n.shared AS net_shared, n.router_external AS net_external, n.project_id AS net_project FROM neutron_subnets s JOIN neutron_networks n ON n.id = s.network_id WHERE s.id = ?', [id]);
   const a = req.auth!;
-  if (!r || !(isAdmin(a) || r.project_id === a.projectId || bool(r.net_shared) || bool(r.net_external))) throw notFoundSubnet(id);
+  // Subnets of an external network stay hidden from other projects unless it is shared (Neutron).
+  if (!r || !(isAdmin(a) || r.project_id === a.projectId || r.net_project === a.projectId || bool(r.net_shared))) throw notFoundSubnet(id);
   return r;
 }
 
@@ -221,8 +222,10 @@ export const subnets: NetworkPart = {
     });
 
     app.get('/subnets', async (req) => {
-      const vis = visibleNetworks(req);
-      const rows = await ctx.db.all(`SELECT s.* FROM neutron_subnets s JOIN neutron_networks n ON n.id = s.network_id WHERE ${vis.sql}`, vis.params);
+      const a = req.auth!;
+      const rows = isAdmin(a)
+        ? await ctx.db.all('SELECT s.* FROM neutron_subnets s')
+        : await ctx.db.all('SELECT s.* FROM neutron_subnets s JOIN neutron_networks n ON n.id = s.network_id WHERE s.project_id = ? OR n.project_id = ? OR n.shared = 1', [a.projectId ?? '', a.projectId ?? '']);
       return listResponse('subnets', await subnetView(ctx.db, rows), queryOf(req), collectionUrl(ctx, 'subnets'), { custom: TAG_FILTERS });
     });
 
