@@ -244,4 +244,9 @@ export interface VolumeDriver {
   deleteSnapshot(location: VolumeLocation): Promise<void>;
   /** The volume's bytes as a disk image (for upload to Glance). */
   openVolume(location: VolumeLocation): Promise<{ diskFormat: string; stream: Readable }>;
+  /**
+   * Before an attach: moves the VMDK where the compute host's cluster can reach it, as Cinder's
+   * VMDK driver relocates its backing at initialize_connection. Returns the (new) location.
+   */
+  ensureAccessible(location: VolumeLocation, computeHost: string): Promise<VolumeLocation>;
 }

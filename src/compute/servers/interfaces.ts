@@ -140,7 +140,11 @@ export async function interfaceRoutes(app: FastifyInstance, ctx: Context) {
       ...(a.net_id ? { networkId: a.net_id } : {}), ...(a.port_id ? { portId: a.port_id } : {}),
       ...(a.fixed_ips ? { fixedIp: a.fixed_ips[0].ip_address } : {}), ...(a.tag !== undefined ? { tag: a.tag } : {}),
     };
-    await api.validateNetworks(req.auth!, a.net_id || a.port_id ? [requested] : [], [], 1);
+    // Server create answers 400 for a network it cannot find; os-interface answers 404 (Nova's
+    // NetworkNotFound / PortNotFound handling in attach_interfaces.py).
+    await api.validateNetworks(req.auth!, a.net_id || a.port_id ? [requested] : [], [], 1).catch((e) => {
+      throw e instanceof ApiError && e.status === 400 && /could not be found/.test(e.message) ? notFound(e.message) : e;
+    });
     const vif = await api.allocatePort({
       instanceId: inst.uuid, projectId: inst.projectId, userId: inst.userId, hostname: inst.hostname,
       host: inst.host ?? '', availabilityZone: inst.availabilityZone ?? 'nova', requested, securityGroups: [],

@@ -227,13 +227,23 @@ describe('bad input', () => {
     assert.equal(none.status, 400, 'networks is required at 2.37');
     const bad = await createServer(env, env.demo, { name: 'bad-net', networks: 'some' }, mvh('2.37'));
     assert.equal(bad.status, 400);
+    // 'auto' needs exactly one usable network (no auto-allocated-topology here): 400 before one exists.
+    const noNet = await createServer(env, env.demo, { name: 'auto-net', networks: 'auto' }, mvh('2.37'));
+    assert.equal(noNet.status, 400, JSON.stringify(noNet.body));
+    assert.match(noNet.body.badRequest.message, /Unable to automatically allocate a network/);
+    const net = await env.demo.json('POST', '/networking/v2.0/networks', { network: { name: 'auto-net' } });
+    assert.equal(net.status, 201);
+    assert.equal((await env.demo.json('POST', '/networking/v2.0/subnets', { subnet: { network_id: net.body.network.id, cidr: '10.77.0.0/24', ip_version: 4 } })).status, 201);
     for (const n of ['none', 'auto']) {
       const r = await createServer(env, env.demo, { name: 'ok-net', networks: n }, mvh('2.37'));
       assert.equal(r.status, 202, n);
       await env.cloud.ctx.tasks.idle();
+      const ports = await env.demo.json('GET', `/networking/v2.0/ports?device_id=${r.body.server.id}`);
+      assert.deepEqual(ports.body.ports.map((p: any) => p.network_id), n === 'auto' ? [net.body.network.id] : [], n);
       await env.demo.request('DELETE', `/compute/v2.1/servers/${r.body.server.id}`);
     }
     await env.cloud.ctx.tasks.idle();
+    assert.equal((await env.demo.request('DELETE', `/networking/v2.0/networks/${net.body.network.id}`)).status, 204);
   });
 
   it('answers 403 over the metadata quota', async () => {

@@ -108,7 +108,7 @@ describe('tags', () => {
 });
 
 describe('other sub-resources', () => {
-  it('has no addresses, interfaces or volume attachments without those services', async () => {
+  it('a server booted without networks or volumes: empty addresses, interfaces and attachments; unknown ones are 404s', async () => {
     assert.deepEqual((await env.demo.json('GET', `/compute/v2.1/servers/${id}/ips`)).body, { addresses: {} });
     assert.equal((await env.demo.json('GET', `/compute/v2.1/servers/${id}/ips/private`)).status, 404);
     assert.deepEqual((await env.demo.json('GET', `/compute/v2.1/servers/${id}/os-interface`)).body, { interfaceAttachments: [] });

@@ -1,8 +1,24 @@
 // Cinder's backend on the simulated vCenter, as Cinder's VMDK driver: a volume is a VMDK under
-// "[datastore] volumes/" on the datastore with the most free space among those that match the
-// volume type's storage profile. (Being written: the block storage helper owns this file.)
-import { VirtDriverError, type VolumeDriver, type VolumeLocation, type VolumePool, type VolumeSource, type VolumeSpec } from '../../core/virt.ts';
+// "[datastore] volumes/" on the datastore with the most free space (a storage profile, when the
+// volume type names one, must be among the datastore's); thick types commit their whole size at
+// once; snapshots are VMDK copies; a volume not reachable from the cluster of the instance it is
+// attached to is relocated there first, as the VMDK driver relocates its backing.
+import type { Readable } from 'node:stream';
+import {
+  VirtDriverError, type VolumeDriver, type VolumeLocation, type VolumePool, type VolumeSource, type VolumeSpec,
+} from '../../core/virt.ts';
 import type { SimVCenter } from './vcenter.ts';
+import type { DatastoreFile } from './inventory.ts';
+import type { Datastore } from './model.ts';
+import { sparseVmdkStream } from './vmdk.ts';
+
+const GiB = 1024 ** 3;
+const KB_PER_GB = 1024 * 1024;
+/** Every simulated datastore offers vSphere's default policy; a type naming another finds none. */
+export const DEFAULT_STORAGE_PROFILE = 'vSAN Default Storage Policy';
+
+export const volumePath = (ds: string, volumeId: string) => `[${ds}] volumes/volume-${volumeId}.vmdk`;
+export const snapshotPath = (ds: string, snapshotId: string) => `[${ds}] volumes/snapshot-${snapshotId}.vmdk`;
 
 export class SimVolumeDriver implements VolumeDriver {
   readonly name = 'simulator';
@@ -10,11 +26,120 @@ export class SimVolumeDriver implements VolumeDriver {
 
   constructor(vcenter: () => SimVCenter) { this.vcenter = vcenter; }
 
-  async pools(): Promise<VolumePool[]> { throw new VirtDriverError('NotImplemented', 'pools'); }
-  async createVolume(_spec: VolumeSpec, _source?: VolumeSource): Promise<VolumeLocation> { throw new VirtDriverError('NotImplemented', 'createVolume'); }
-  async deleteVolume(_location: VolumeLocation): Promise<void> { throw new VirtDriverError('NotImplemented', 'deleteVolume'); }
-  async extendVolume(_location: VolumeLocation, _newSizeGb: number): Promise<void> { throw new VirtDriverError('NotImplemented', 'extendVolume'); }
-  async createSnapshot(_location: VolumeLocation, _snapshotId: string): Promise<VolumeLocation> { throw new VirtDriverError('NotImplemented', 'createSnapshot'); }
-  async deleteSnapshot(_location: VolumeLocation): Promise<void> { throw new VirtDriverError('NotImplemented', 'deleteSnapshot'); }
-  async openVolume(_location: VolumeLocation): Promise<never> { throw new VirtDriverError('NotImplemented', 'openVolume'); }
+  private profiles(_ds: Datastore) { return [DEFAULT_STORAGE_PROFILE]; }
+
+  async pools(): Promise<VolumePool[]> {
+    const vc = this.vcenter();
+    return vc.objs.datastores.map((d) => {
+      const u = vc.usage(d.moref);
+      return {
+        name: d.name, totalCapacityGb: Math.floor(d.capacityBytes / GiB), freeCapacityGb: Math.floor(vc.freeBytes(d) / GiB),
+        provisionedCapacityGb: Math.ceil(u.provisioned / GiB), storageProfiles: this.profiles(d),
+      };
+    });
+  }
+
+  private pick(sizeGb: number, profile: string | null): Datastore {
+    const vc = this.vcenter();
+    let best: Datastore | undefined;
+    for (const d of vc.objs.datastores) {
+      if (profile && !this.profiles(d).includes(profile)) continue;
+      if (!best || vc.freeBytes(d) > vc.freeBytes(best)) best = d;
+    }
+    if (!best) throw new VirtDriverError('NoDatastore', `No datastore matches storage profile ${profile}`);
+    if (vc.freeBytes(best) < sizeGb * GiB) throw new VirtDriverError('NoDiskSpace', `No datastore has ${sizeGb} GiB free`);
+    return best;
+  }
+
+  /** The existing file of a volume (a rerun after a crash), wherever it is. */
+  private find(name: string): DatastoreFile | undefined {
+    return this.vcenter().allFiles().find((f) => f.path.endsWith(`] volumes/${name}.vmdk`));
+  }
+
+  async createVolume(spec: VolumeSpec, source?: VolumeSource): Promise<VolumeLocation> {
+    const vc = this.vcenter();
+    const have = this.find(`volume-${spec.volumeId}`);
+    if (have) return location(vc, have);
+    const ds = this.pick(spec.sizeGb, spec.storageProfile);
+    const path = volumePath(ds.name, spec.volumeId);
+    let committedBytes = 0;
+    const props: Record<string, unknown> = { volumeId: spec.volumeId, vmdkType: spec.vmdkType, adapterType: spec.adapterType, projectId: spec.projectId };
+    if (source?.image) {
+      // The image is written into the disk: its bytes are committed, the rest stays thin.
+      let n = 0;
+      for await (const chunk of await source.image.open()) n += (chunk as Buffer).length;
+      committedBytes = n;
+      props.imageId = source.image.id;
+    } else if (source?.snapshot || source?.volume) {
+      const from = vc.file((source.snapshot ?? source.volume)!.path);
+      if (!from) throw new VirtDriverError('FileNotFound', `File ${(source.snapshot ?? source.volume)!.path} was not found`);
+      if (from.capacityKb > spec.sizeGb * KB_PER_GB) throw new VirtDriverError('InvalidArgument', `The source is larger than ${spec.sizeGb} GiB`);
+      committedBytes = from.committed;
+      if (from.props.imageId) props.imageId = from.props.imageId;
+    }
+    if (spec.vmdkType !== 'thin') committedBytes = spec.sizeGb * GiB;
+    const f = await vc.createVirtualDisk(path, spec.sizeGb, props);
+    if (committedBytes) vc.store.tx(() => vc.putFile({ ...f, committed: Math.min(committedBytes, spec.sizeGb * GiB) }));
+    return { datastore: ds.name, path };
+  }
+
+  async deleteVolume(loc: VolumeLocation): Promise<void> {
+    const vc = this.vcenter();
+    if (!vc.file(loc.path)) return;
+    await vc.deleteDatastoreFile(loc.path);
+  }
+
+  async extendVolume(loc: VolumeLocation, newSizeGb: number): Promise<void> {
+    const vc = this.vcenter();
+    const f = vc.file(loc.path);
+    if (!f) throw new VirtDriverError('FileNotFound', `File ${loc.path} was not found`);
+    if (f.capacityKb >= newSizeGb * KB_PER_GB) return;
+    await vc.extendVirtualDisk(loc.path, newSizeGb);
+    if (f.props.vmdkType && f.props.vmdkType !== 'thin') {
+      const g = vc.file(loc.path)!;
+      vc.store.tx(() => vc.putFile({ ...g, committed: newSizeGb * GiB }));
+    }
+  }
+
+  async createSnapshot(loc: VolumeLocation, snapshotId: string): Promise<VolumeLocation> {
+    const vc = this.vcenter();
+    const have = this.find(`snapshot-${snapshotId}`);
+    if (have) return location(vc, have);
+    const src = vc.file(loc.path);
+    if (!src) throw new VirtDriverError('FileNotFound', `File ${loc.path} was not found`);
+    const path = snapshotPath(loc.datastore, snapshotId);
+    const f = await vc.createVirtualDisk(path, Math.ceil(src.capacityKb / KB_PER_GB), { ...src.props, snapshotId, snapshotOf: loc.path });
+    if (src.committed) vc.store.tx(() => vc.putFile({ ...f, committed: src.committed }));
+    return { datastore: loc.datastore, path };
+  }
+
+  async deleteSnapshot(loc: VolumeLocation): Promise<void> { await this.deleteVolume(loc); }
+
+  async openVolume(loc: VolumeLocation): Promise<{ diskFormat: string; stream: Readable }> {
+    const f = this.vcenter().file(loc.path);
+    if (!f) throw new VirtDriverError('FileNotFound', `File ${loc.path} was not found`);
+    return { diskFormat: 'vmdk', stream: sparseVmdkStream(f.capacityKb * 1024, loc.path.replace(/^.*\//, '')) };
+  }
+
+  async ensureAccessible(loc: VolumeLocation, computeHost: string): Promise<VolumeLocation> {
+    const vc = this.vcenter();
+    const cluster = vc.objs.clusters.find((c) => c.computeHost === computeHost);
+    const f = vc.file(loc.path);
+    if (!cluster || !f) return loc;
+    const ds = vc.datastoreByName(loc.datastore);
+    if (ds && ds.clusters.includes(cluster.moref)) return loc;
+    // RelocateVM_Task on the volume's backing: the VMDK moves to the cluster's emptiest datastore.
+    const target = vc.pickDatastore(cluster.moref, f.committed);
+    const path = loc.path.replace(/^\[[^\]]+\]/, `[${target.name}]`);
+    await vc.task('RelocateVM_Task', { name: path }, () => vc.store.tx(() => {
+      vc.deleteFile(loc.path);
+      vc.putFile({ ...f, path, datastore: target.moref });
+    }));
+    return { datastore: target.name, path };
+  }
 }
+
+function location(vc: SimVCenter, f: DatastoreFile): VolumeLocation {
+  return { datastore: vc.datastore(f.datastore)?.name ?? vc.parseDsPath(f.path).ds.name, path: f.path };
+}
+
