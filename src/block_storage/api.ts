@@ -75,10 +75,12 @@ export interface VolumeApi {
   get(volumeId: string): Promise<VolumeInfo | null>;
   /**
    * Reserves the volume for an instance (attachment create without connector): 404 if missing
-   * or not the project's, 400 if not available (or in-use without multiattach). Idempotent per
-   * (volume, instance): returns the existing attachment.
+   * or not `projectId`'s, 400 if not available (or in-use without multiattach). Idempotent per
+   * (volume, instance): returns the existing attachment. `projectId` is the scope of the caller,
+   * as Cinder checks the request context: null when it may use any project's volume (an admin,
+   * or Nova carrying out a mapping its API already checked with the requester's credentials).
    */
-  attachmentCreate(projectId: string, volumeId: string, instanceId: string): Promise<string>;
+  attachmentCreate(projectId: string | null, volumeId: string, instanceId: string): Promise<string>;
   /** Connector in, connection info out (status attaching). Idempotent. */
   attachmentUpdate(attachmentId: string, connector: { host: string; instance: string; mountpoint: string }): Promise<ConnectionInfo>;
   /** The disk is on the VM: status in-use, attach_status attached. Idempotent. */

@@ -104,6 +104,14 @@ async function visibleSnapshot(ctx: Context, req: FastifyRequest, api: VolumeApi
   return s;
 }
 
+/**
+ * "/os-volumes/" is a show with an empty id, which Nova's router does not match (404), while ours
+ * (ignoreTrailingSlash) would bring it to the list; usage.ts does the same for its own.
+ */
+function refuseEmptyId(req: FastifyRequest) {
+  if (req.url.split('?')[0].endsWith('/')) throw gone();
+}
+
 async function routes(app: FastifyInstance, ctx: Context) {
   const listVolumes = async (req: FastifyRequest, rule: string) => {
     const api = proxy(req, ctx);
@@ -111,7 +119,7 @@ async function routes(app: FastifyInstance, ctx: Context) {
     const all = await need(api.list).call(api, req.auth!.projectId ?? '');
     return { volumes: limited(req, all).map(volumeView) };
   };
-  app.get('/os-volumes', (req) => listVolumes(req, 'os_compute_api:os-volumes:list'));
+  app.get('/os-volumes', async (req) => { refuseEmptyId(req); return listVolumes(req, 'os_compute_api:os-volumes:list'); });
   app.get('/os-volumes/detail', (req) => listVolumes(req, 'os_compute_api:os-volumes:detail'));
   app.get<{ Params: { id: string } }>('/os-volumes/:id', async (req) => {
     const api = proxy(req, ctx);
@@ -148,7 +156,7 @@ async function routes(app: FastifyInstance, ctx: Context) {
     const all = await need(api.listSnapshots).call(api, req.auth!.projectId ?? '');
     return { snapshots: limited(req, all).map(snapshotView) };
   };
-  app.get('/os-snapshots', (req) => listSnapshots(req, 'os_compute_api:os-volumes:snapshots:list'));
+  app.get('/os-snapshots', async (req) => { refuseEmptyId(req); return listSnapshots(req, 'os_compute_api:os-volumes:snapshots:list'); });
   app.get('/os-snapshots/detail', (req) => listSnapshots(req, 'os_compute_api:os-volumes:snapshots:detail'));
   app.get<{ Params: { id: string } }>('/os-snapshots/:id', async (req) => {
     const api = proxy(req, ctx);

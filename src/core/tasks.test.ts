@@ -6,7 +6,7 @@ import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { openDatabase, type Database } from './db/index.ts';
+import { openDatabase, type Database, type Param, type Queryable, type Tx } from './db/index.ts';
 import { migrate } from './db/migrate.ts';
 import { freshDatabase, testDialects } from './db/testing.ts';
 import { TaskEngine, PermanentError, taskMigrations, type TaskEngineOptions, type TaskRecord } from './tasks.ts';
@@ -36,8 +36,8 @@ function engineTests(dialect: 'sqlite' | 'postgres') {
   let url = '';
   let cleanup = () => {};
   let engines: TaskEngine[] = [];
-  const engine = (o: Partial<TaskEngineOptions> = {}) => {
-    const e = new TaskEngine(db, { nodeId: 'node-a', concurrency: 8, pollMs: 20, ...o });
+  const engine = (o: Partial<TaskEngineOptions> = {}, on: Database = db) => {
+    const e = new TaskEngine(on, { nodeId: 'node-a', concurrency: 8, pollMs: 20, ...o });
     engines.push(e);
     return e;
   };
@@ -263,6 +263,67 @@ function engineTests(dialect: 'sqlite' | 'postgres') {
     assert.deepEqual(attempts, [2]);
   });
 
+  test('stop() during a claim hands the claimed tasks back unrun, and then the engine leaves the database alone', async () => {
+    const w = watched(db);
+    const e = engine({}, w);
+    const ran: string[] = [];
+    e.register('test.late', { async run(t) { ran.push(t.id); } });
+    await e.start();
+    const claim = w.holdNextTx();
+    const id = await e.enqueue(db, 'test.late', {});
+    await claim.entered; // the engine is claiming, and will claim the task...
+    const stopping = e.stop();
+    claim.release(); // ...while the cloud is closing
+    await stopping;
+    w.closed = true; // what the cloud does next: close the database
+    await claim.done;
+    await new Promise((r) => setImmediate(r)); // whatever the claim would start next has started
+    assert.deepEqual(w.late, [], 'the engine used the database after stop() resolved');
+    assert.deepEqual(ran, [], 'no task runs after stop()');
+    const r = await row(id);
+    assert.deepEqual([r!.state, Number(r!.attempts), r!.owner, Number(r!.lease_until)], ['pending', 0, null, 0], 'handed back as if never claimed');
+
+    // Not left to a lease: another node runs it at once, as its first attempt.
+    const b = engine({ nodeId: 'node-b', leaseMs: 120_000 });
+    const attempts: number[] = [];
+    b.register('test.late', { async run(t) { attempts.push(t.attempts); } });
+    await b.start();
+    await b.idle(10_000);
+    assert.deepEqual(attempts, [1]);
+  });
+
+  test('handlers still running when stop() gives up are abandoned to their lease: their outcome is not written', async () => {
+    const w = watched(db);
+    const e = engine({ leaseMs: 120_000 }, w);
+    const finish: Record<string, () => void> = {};
+    const failures: string[] = [];
+    let started = 0, allStarted!: () => void;
+    const running = new Promise<void>((r) => (allStarted = r));
+    e.register('test.slow', {
+      async run(t) {
+        if (++started === 2) allStarted();
+        await new Promise<void>((r) => (finish[t.payload] = r));
+        if (t.payload === 'fails') throw new PermanentError('late failure');
+      },
+      async onFailure(t) { failures.push(t.payload); },
+    });
+    await e.start();
+    const ok = await e.enqueue(db, 'test.slow', 'succeeds', { resourceId: 'vm-1' });
+    const bad = await e.enqueue(db, 'test.slow', 'fails', { resourceId: 'vm-2' });
+    await running;
+    await e.stop(0);
+    w.closed = true;
+    finish.succeeds();
+    finish.fails();
+    await new Promise((r) => setImmediate(r)); // the handlers have returned and the engine has reacted
+    assert.deepEqual(w.late, [], 'the engine used the database after stop() resolved');
+    assert.deepEqual(failures, [], 'onFailure is not run for an abandoned task');
+    for (const id of [ok, bad]) {
+      const r = await row(id);
+      assert.deepEqual([r!.state, r!.owner, Number(r!.attempts)], ['running', 'node-a', 1], 'still claimed: resumed at restart or after the lease');
+    }
+  });
+
   test('after a kill -9 of a worker process, a restart finishes its tasks', async () => {
     const N = 5;
     const e = engine({ nodeId: 'worker-1', leaseMs: 60_000 });
@@ -294,4 +355,47 @@ function engineTests(dialect: 'sqlite' | 'postgres') {
     assert.deepEqual(logged.map((l) => l.task_id), [...ids].sort(), 'each task had started in the killed worker');
     assert.equal((await db.get<{ n: number }>(`SELECT COUNT(*) AS n FROM tasks`))!.n, 0);
   });
+}
+
+/**
+ * The test's database as an engine sees it: once `closed` is set (the cloud has closed the
+ * database) every statement the engine sends is noted in `late`; holdNextTx() stops the next
+ * transaction at its start until release(), so that stop() can come while a claim is under way.
+ */
+function watched(db: Database) {
+  let hold: { entered(): void; go: Promise<void>; started(p: Promise<unknown>): void } | null = null;
+  const note = (sql: string) => { if (w.closed) w.late.push(sql.trim().split(/\s+/).slice(0, 2).join(' ')); };
+  const statements = (q: Queryable) => ({
+    all: <T>(sql: string, p?: Param[]) => { note(sql); return q.all<T>(sql, p); },
+    get: <T>(sql: string, p?: Param[]) => { note(sql); return q.get<T>(sql, p); },
+    run: (sql: string, p?: Param[]) => { note(sql); return q.run(sql, p); },
+  });
+  const w = {
+    dialect: db.dialect,
+    closed: false,
+    late: [] as string[],
+    ...statements(db),
+    async tx<T>(fn: (t: Tx) => Promise<T>): Promise<T> {
+      note('BEGIN transaction');
+      const h = hold;
+      hold = null;
+      if (h) { h.entered(); await h.go; }
+      const p = db.tx((t) => fn({ ...statements(t), dialect: t.dialect, forUpdate: t.forUpdate, tx: t.tx.bind(t), lock: t.lock.bind(t), afterCommit: t.afterCommit.bind(t) }));
+      h?.started(p);
+      return p;
+    },
+    close: () => db.close(),
+    holdNextTx() {
+      let entered!: () => void, release!: () => void, settled!: () => void;
+      const h = {
+        entered: new Promise<void>((r) => (entered = r)),
+        /** Settles when the held transaction has ended, committed or not. */
+        done: new Promise<void>((r) => (settled = r)),
+        release: () => release(),
+      };
+      hold = { entered, go: new Promise<void>((r) => (release = r)), started: (p) => { p.then(settled, settled); } };
+      return h;
+    },
+  };
+  return w;
 }

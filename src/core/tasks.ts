@@ -77,6 +77,14 @@ export class TaskEngine {
   private stopped = true;
   private pumping = false;
   private again = false;
+  /** The claim under way (a pump), awaited by stop(). */
+  private pumped: Promise<void> = Promise.resolve();
+  /** The heartbeat write under way, awaited by stop(). */
+  private beating: Promise<void> = Promise.resolve();
+  /** Bumped when stop() gives up on running handlers: their late outcomes are not written. */
+  private generation = 0;
+  /** The engine's writes about finished tasks under way (see recording()). */
+  private writes = new Set<Promise<void>>();
   private readonly leaseMs: number;
   private readonly pollMs: number;
 
@@ -113,21 +121,36 @@ export class TaskEngine {
     // Our previous incarnation died holding these: take them back now rather than at lease expiry.
     await this.db.run(`UPDATE tasks SET lease_until = 0 WHERE state = 'running' AND owner = ?`, [this.opts.nodeId]);
     this.heartbeat = setInterval(() => {
-      if (!this.running.size) return;
+      if (!this.running.size || this.stopped) return;
       const ids = [...this.running.keys()];
-      this.db.run(`UPDATE tasks SET lease_until = ? WHERE owner = ? AND state = 'running' AND id IN (${ids.map(() => '?').join(',')})`,
-        [Date.now() + this.leaseMs, this.opts.nodeId, ...ids]).catch((e) => this.opts.log?.('task heartbeat failed', e));
+      this.beating = this.db.run(`UPDATE tasks SET lease_until = ? WHERE owner = ? AND state = 'running' AND id IN (${ids.map(() => '?').join(',')})`,
+        [Date.now() + this.leaseMs, this.opts.nodeId, ...ids]).then(() => {}, (e) => this.opts.log?.('task heartbeat failed', e));
     }, Math.max(20, this.leaseMs / 3)); // three beats per lease: one lost write does not lose the lease
     this.heartbeat.unref();
     this.kick();
   }
 
-  /** Stops claiming and waits (up to graceMs) for running tasks; unfinished ones are resumed on restart. */
+  /**
+   * Stops claiming and waits for the claim under way (what it claimed is handed back unrun) and,
+   * up to graceMs, for running tasks. Tasks still running then are abandoned: they stay claimed
+   * under their lease, so this node takes them back at restart and others when the lease runs
+   * out, and whatever their handlers do later is not recorded. Once stop() resolves the engine
+   * does not touch the database, so the caller may close it.
+   */
   async stop(graceMs = 5000) {
     this.stopped = true;
     clearTimeout(this.timer);
     clearInterval(this.heartbeat);
-    await Promise.race([Promise.allSettled([...this.running.values()]), new Promise((r) => setTimeout(r, graceMs).unref())]);
+    await this.pumped;
+    let timer: NodeJS.Timeout | undefined;
+    await Promise.race([
+      Promise.allSettled([...this.running.values()]),
+      new Promise((r) => { timer = setTimeout(r, graceMs).unref(); }),
+    ]);
+    clearTimeout(timer);
+    // From here on no task's outcome is written; wait for the writes already begun.
+    this.generation++;
+    await Promise.all([this.beating, ...this.writes]);
   }
 
   kick() {
@@ -135,7 +158,7 @@ export class TaskEngine {
     if (this.pumping) { this.again = true; return; }
     clearTimeout(this.timer);
     this.pumping = true;
-    this.pump().catch((e) => this.opts.log?.('task claim failed', e)).finally(() => {
+    this.pumped = this.pump().catch((e) => this.opts.log?.('task claim failed', e)).finally(() => {
       this.pumping = false;
       if (this.stopped) return;
       if (this.again) { this.again = false; setImmediate(() => this.kick()); return; }
@@ -163,8 +186,16 @@ export class TaskEngine {
     const free = this.opts.concurrency - this.running.size;
     if (free <= 0) return;
     const claimed = await this.claim(free);
+    if (this.stopped) {
+      // stop() came while we were claiming: hand the tasks back as if never claimed.
+      await this.release(claimed);
+      return;
+    }
+    const generation = this.generation;
     for (const t of claimed) {
-      const p = this.execute(t).finally(() => { this.running.delete(t.id); this.kick(); });
+      const p = this.execute(t, generation)
+        .catch((e) => { if (generation === this.generation) this.opts.log?.(`task ${t.kind} ${t.id} bookkeeping failed`, e); })
+        .finally(() => { this.running.delete(t.id); this.kick(); });
       this.running.set(t.id, p);
     }
     if (claimed.length === free) this.again = true;
@@ -197,28 +228,53 @@ export class TaskEngine {
     });
   }
 
-  private async execute(task: TaskRecord) {
+  private async release(tasks: TaskRecord[]) {
+    if (!tasks.length) return;
+    const ids = tasks.map((t) => t.id);
+    await this.db.run(`UPDATE tasks SET state = 'pending', owner = NULL, lease_until = 0, attempts = attempts - 1, updated_at = ?
+      WHERE owner = ? AND state = 'running' AND id IN (${ids.map(() => '?').join(',')})`, [nowIso(), this.opts.nodeId, ...ids]);
+  }
+
+  /**
+   * Runs one claimed task and records its outcome, unless stop() has abandoned it meanwhile. The
+   * engine's own writes go through `recording` so that stop() can wait for one already begun.
+   */
+  private async execute(task: TaskRecord, generation: number) {
     const h = this.handlers.get(task.kind)!;
+    const abandoned = () => generation !== this.generation;
     try {
       await h.run(task);
-      await this.db.run(`DELETE FROM tasks WHERE id = ? AND owner = ?`, [task.id, this.opts.nodeId]);
     } catch (err) {
+      if (abandoned()) return;
       const msg = err instanceof Error ? err.message : String(err);
       const last = err instanceof PermanentError || task.attempts >= task.max_attempts;
       // A worker whose lease ran out (stalled, partitioned) no longer owns the task: another node
       // has taken it over, so this late failure must neither reschedule it nor fail it.
       const mine = `id = ? AND owner = ? AND state = 'running'`;
       if (last) {
-        if (!(await this.db.get(`SELECT id FROM tasks WHERE ${mine}`, [task.id, this.opts.nodeId]))) return;
+        if (!(await this.recording(() => this.db.get(`SELECT id FROM tasks WHERE ${mine}`, [task.id, this.opts.nodeId])))) return;
         this.opts.log?.(`task ${task.kind} ${task.id} failed: ${msg}`);
         try { await h.onFailure?.(task, err); } catch (e) { this.opts.log?.(`task ${task.kind} onFailure failed`, e); }
-        await this.db.run(`UPDATE tasks SET state = 'failed', last_error = ?, updated_at = ? WHERE ${mine}`,
-          [msg, nowIso(), task.id, this.opts.nodeId]);
+        if (abandoned()) return;
+        await this.recording(() => this.db.run(`UPDATE tasks SET state = 'failed', last_error = ?, updated_at = ? WHERE ${mine}`,
+          [msg, nowIso(), task.id, this.opts.nodeId]));
       } else {
         const backoff = Math.min(30_000, 100 * 2 ** task.attempts);
-        await this.db.run(`UPDATE tasks SET state = 'pending', run_after = ?, last_error = ?, updated_at = ? WHERE ${mine}`,
-          [Date.now() + backoff, msg, nowIso(), task.id, this.opts.nodeId]);
+        await this.recording(() => this.db.run(`UPDATE tasks SET state = 'pending', run_after = ?, last_error = ?, updated_at = ? WHERE ${mine}`,
+          [Date.now() + backoff, msg, nowIso(), task.id, this.opts.nodeId]));
       }
+      return;
     }
+    if (abandoned()) return;
+    await this.recording(() => this.db.run(`DELETE FROM tasks WHERE id = ? AND owner = ?`, [task.id, this.opts.nodeId]));
+  }
+
+  /** Runs one of the engine's own writes about a task, known to stop() until it settles. */
+  private recording<T>(write: () => Promise<T>): Promise<T> {
+    const p = write();
+    const settled = p.then(() => {}, () => {});
+    this.writes.add(settled);
+    settled.finally(() => this.writes.delete(settled));
+    return p;
   }
 }

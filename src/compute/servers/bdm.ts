@@ -226,7 +226,9 @@ export async function connectVolume(ctx: Context, inst: Instance, b: Bdm): Promi
   let attachmentId = b.attachmentId;
   try {
     if (!attachmentId) {
-      attachmentId = await api.attachmentCreate(inst.projectId, volumeId, inst.uuid);
+      // Any project's volume: the API checked with the requester's credentials that this one may
+      // be used (an admin may attach another project's volume) when it wrote the mapping.
+      attachmentId = await api.attachmentCreate(null, volumeId, inst.uuid);
       await updateBdm(ctx.db, b.id, { attachment_id: attachmentId, status: 'attaching' });
     }
     const conn = await api.attachmentUpdate(attachmentId, { host: inst.host ?? '', instance: inst.uuid, mountpoint: b.deviceName ?? '' });

@@ -92,6 +92,8 @@ export async function planBlockDevices(ctx: Context, req: FastifyRequest, s: Rec
       if (maxCount > 1) throw badRequest('Cannot attach one or more volumes to multiple instances');
       const v = await api.get(id);
       if (!v || (v.projectId !== req.auth!.projectId && !isAdmin(ctx, req))) throw invalid(`failed to get volume ${id}.`);
+      // The root disk must be a volume Cinder calls bootable (made from an image, or set so).
+      if (bootIndex === 0 && !v.bootable) throw badRequest(`Block Device ${id} is not bootable.`);
       if (v.status !== 'available' && !(v.multiattach && v.status === 'in-use')) {
         throw badRequest(`Invalid volume: volume '${id}' status must be 'available'. Currently in '${v.status}'`);
       }

@@ -115,7 +115,8 @@ async function reserveOnly(ctx: Context, inst: Instance, b: Bdm) {
   let attachmentId = b.attachmentId;
   try {
     if (!attachmentId) {
-      attachmentId = await api.attachmentCreate(inst.projectId, b.volumeId!, inst.uuid);
+      // The API checked the requester may use this volume (bdm.ts connectVolume).
+      attachmentId = await api.attachmentCreate(null, b.volumeId!, inst.uuid);
       await updateBdm(ctx.db, b.id, { attachment_id: attachmentId });
     }
     await api.attachmentComplete(attachmentId);
@@ -204,7 +205,8 @@ export async function volumeAttachmentRoutes(app: FastifyInstance, ctx: Context)
     });
     // The reservation: Cinder refuses a volume that is not available (or attached elsewhere).
     try {
-      const attachmentId = await api!.attachmentCreate(inst.projectId, volumeId, inst.uuid);
+      // Cinder checks the volume against the request's scope: an admin may attach any project's.
+      const attachmentId = await api!.attachmentCreate(isAdmin(ctx, req) ? null : (req.auth!.projectId ?? ''), volumeId, inst.uuid);
       await ctx.db.run(`UPDATE block_device_mappings SET attachment_id = ? WHERE id = ? AND attachment_id IS NULL`, [attachmentId, bdmId]);
     } catch (e) {
       const b = await getBdm(ctx.db, bdmId);
