@@ -13,6 +13,9 @@ import { resolveVolumeType, volumeSpecFromType } from './types.ts';
 import { cinderTime } from './db.ts';
 import { sparseVmdkToRaw } from './image_convert.ts';
 import { invalidInput, optionalString, validateInteger, validateMetadata } from './common.ts';
+import { atLeast } from './microversion.ts';
+import { ACTIONS, DETAILS, recordMessage } from './messages.ts';
+import { satisfiesExtraSpecs } from './capabilities.ts';
 import {
   TASK_EXTEND, VolumeError, beginDelete, findVolume, getVolume, parseBoolStrict, updateVolume, volumeTarget, wrap, type VolumeRow,
 } from './volumes.ts';
@@ -66,7 +69,7 @@ const HANDLERS: Record<string, Handler> = {
       if (newSize <= v.size) throw invalidInput(`New size for extend must be greater than current size. (current: ${v.size}, extended: ${newSize}).`);
       await enforceVolumeQuota(t, v.project_id, { gigabytes: newSize - v.size, volumeType: v.volume_type_name ?? undefined });
       await updateVolume(t, v.id, { status: 'extending', previous_status: v.status });
-      await ctx.tasks.enqueue(t, TASK_EXTEND, { volumeId: v.id, newSize }, { resourceId: v.id });
+      await ctx.tasks.enqueue(t, TASK_EXTEND, { volumeId: v.id, newSize, requestId: req.id }, { resourceId: v.id });
     });
     return accepted(reply);
   },
@@ -168,7 +171,9 @@ const HANDLERS: Record<string, Handler> = {
 
   async 'os-volume_upload_image'(ctx, req, reply, v0, raw) {
     const a = args(raw, 'os-volume_upload_image');
-    onlyKeys(a, ['image_name', 'force', 'disk_format', 'container_format', 'visibility', 'protected']);
+    // visibility and protected came with 3.1; before it they are unknown properties.
+    const v31 = atLeast(req, '3.1');
+    onlyKeys(a, ['image_name', 'force', 'disk_format', 'container_format', ...(v31 ? ['visibility', 'protected'] : [])]);
     const name = optionalString(need(a, 'image_name', 'os-volume_upload_image'), 'image_name');
     if (!name) throw badRequest('Invalid input for field/attribute image_name. Value: None. None is not of type \'string\'');
     const force = a.force === undefined ? false : parseBoolStrict(a.force, 'force');
@@ -178,10 +183,14 @@ const HANDLERS: Record<string, Handler> = {
     if (!UPLOAD_FORMATS.includes(diskFormat)) throw badRequest(`Image disk format ${diskFormat} is not supported by the VMDK volume driver: use ${UPLOAD_FORMATS.join(' or ')}.`);
     const containerFormat = a.container_format ?? 'bare';
     if (!CONTAINER_FORMATS.includes(containerFormat)) throw invalidInput(`Invalid container-format '${containerFormat}' is specified.`);
+    // Before 3.1 Glance's default visibility applies (Cinder sends none): private, as at 3.1.
     const visibility = a.visibility ?? 'private';
-    if (!['public', 'private', 'shared', 'community'].includes(visibility)) throw invalidInput(`Invalid visibility '${visibility}'.`);
-    if (a.protected !== undefined) parseBoolStrict(a.protected, 'protected');
+    if (!['public', 'private', 'shared', 'community'].includes(visibility)) {
+      throw badRequest(`Invalid input for field/attribute visibility. Value: ${visibility}. '${visibility}' is not one of ['community', 'public', 'private', 'shared']`);
+    }
+    const isProtected = a.protected !== undefined ? parseBoolStrict(a.protected, 'protected') : false;
     ctx.policy.authorize('volume_extension:volume_actions:upload_image', req.auth!, volumeTarget(v0));
+    if (v31 && visibility === 'public') ctx.policy.authorize('volume_extension:volume_actions:upload_public', req.auth!, volumeTarget(v0));
     const okStatus = (s: string) => s === 'available' || (force && s === 'in-use');
     if (!okStatus(v0.status)) {
       throw invalidVolume(v0.status === 'in-use' ? `Volume status is in-use.` : `Volume ${v0.id} status must be available or in-use, but current status is: ${v0.status}.`);
@@ -189,7 +198,7 @@ const HANDLERS: Record<string, Handler> = {
     const images = ctx.services.image;
     if (!images) throw new ApiError(503, 'The image service is not available.');
     const image = await images.create(req.auth!, {
-      name, visibility, diskFormat, containerFormat, minDisk: v0.size,
+      name, visibility, diskFormat, containerFormat, minDisk: v0.size, ...(v31 ? { protected: isProtected } : {}),
       properties: { ...Object.fromEntries(Object.entries(v0.image_metadata).filter(([k]) => !['image_id', 'image_name', 'checksum', 'size', 'min_disk', 'min_ram', 'disk_format', 'container_format'].includes(k))) },
     });
     let v: VolumeRow;
@@ -198,7 +207,7 @@ const HANDLERS: Record<string, Handler> = {
         const cur = (await lockVolume(t, v0.id))!;
         if (!okStatus(cur.status)) throw invalidVolume(`Volume ${cur.id} status must be available or in-use, but current status is: ${cur.status}.`);
         await updateVolume(t, cur.id, { status: 'uploading', previous_status: cur.status });
-        await ctx.tasks.enqueue(t, TASK_UPLOAD, { volumeId: cur.id, imageId: image.id, diskFormat, containerFormat }, { resourceId: cur.id });
+        await ctx.tasks.enqueue(t, TASK_UPLOAD, { volumeId: cur.id, imageId: image.id, diskFormat, containerFormat, requestId: req.id }, { resourceId: cur.id });
         return (await getVolume(t, cur.id))!;
       });
     } catch (e) {
@@ -211,6 +220,8 @@ const HANDLERS: Record<string, Handler> = {
         id: v.id, updated_at: cinderTime(v.updated_at), status: 'uploading', display_description: v.description, size: v.size,
         volume_type: v.volume_type_name ? { name: v.volume_type_name, id: v.volume_type_id } : null, image_id: image.id,
         container_format: containerFormat, disk_format: diskFormat, image_name: name,
+        // Glance's answer's protected and visibility, as Cinder copies them.
+        protected: image.protected, visibility: image.visibility,
       },
     };
   },
@@ -262,12 +273,26 @@ const HANDLERS: Record<string, Handler> = {
       const next = await resolveVolumeType(t, req.auth!, ref);
       if (next.id === v.volume_type_id) throw invalidInput('Retype cannot change the volume type to its current one.');
       const curSpecs = fromJson((await t.get('SELECT extra_specs FROM cinder_volume_types WHERE id = ?', [v.volume_type_id]))?.extra_specs, {});
+      // The scheduler finds no backend for a type asking for what this one has not: as Cinder,
+      // the retype does not happen (its failure is asynchronous there, the 202 stands).
+      if (!satisfiesExtraSpecs(await ctx.volumeDriver.pools(), next.extraSpecs)) return;
       const a1 = volumeSpecFromType(curSpecs), b1 = volumeSpecFromType(next.extraSpecs);
       // The backing is not converted in place: a type that would change the VMDK needs a migration.
       if (a1.vmdkType !== b1.vmdkType || a1.adapterType !== b1.adapterType || a1.storageProfile !== b1.storageProfile) {
         throw badRequest(`Invalid volume: Retyping volume ${v.id} to ${next.name} needs a migration of its VMDK, which this cloud does not do.`);
       }
       await updateVolume(t, v.id, { volume_type_id: next.id });
+    });
+    return accepted(reply);
+  },
+
+  // os-unmanage (admin): as a delete, but the VMDK is left on the datastore for a later manage.
+  async 'os-unmanage'(ctx, req, reply, v0, raw) {
+    if (raw !== null && raw !== undefined && !isObj(raw)) throw badRequest(`Invalid input for field/attribute os-unmanage. Value: ${JSON.stringify(raw)}. ${JSON.stringify(raw)} is not of type 'object', 'null'`);
+    ctx.policy.authorize('volume_extension:volume_unmanage', req.auth!, volumeTarget(v0));
+    await ctx.db.tx(async (t) => {
+      const v = (await lockVolume(t, v0.id))!;
+      await beginDelete(ctx, t, v, { unmanage: true });
     });
     return accepted(reply);
   },
@@ -343,7 +368,17 @@ export function registerActionTasks(ctx: Context) {
     run: wrap(runUpload, ctx),
     async onFailure(task) {
       const v = await getVolume(ctx.db, task.payload.volumeId);
-      if (v && v.status === 'uploading') await updateVolume(ctx.db, v.id, { status: v.previous_status ?? 'available', previous_status: 'uploading' }, "status = 'uploading'");
+      if (v && v.status === 'uploading') {
+        await ctx.db.tx(async (t) => {
+          const changed = await updateVolume(t, v.id, { status: v.previous_status ?? 'available', previous_status: 'uploading' }, "status = 'uploading'");
+          if (changed) {
+            await recordMessage(t, {
+              projectId: v.project_id, resourceType: 'VOLUME', resourceId: v.id, action: ACTIONS.COPY_VOLUME_TO_IMAGE,
+              detail: DETAILS.FAILED_TO_UPLOAD_VOLUME, requestId: task.payload.requestId,
+            });
+          }
+        });
+      }
       await ctx.services.image?.delete(task.payload.imageId).catch(() => {});
     },
   });

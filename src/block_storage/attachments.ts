@@ -127,8 +127,13 @@ export async function deleteAttachment(ctx: Context, attachmentId: string): Prom
   await ctx.db.tx(async (t) => {
     const a0 = await t.get('SELECT volume_id FROM cinder_attachments WHERE id = ?', [attachmentId]);
     if (!a0) return;
-    await lockVolume(t, a0.volume_id);
+    const v = await lockVolume(t, a0.volume_id);
     await t.run('DELETE FROM cinder_attachments WHERE id = ?', [attachmentId]);
+    // The last attachment gone while attaching (a rolled-back attach): detached again, not
+    // mistaken for a legacy os-reserve, which is attaching without any attachment.
+    if (v && (v.status === 'attaching' || v.status === 'reserved') && !(await attachmentRows(t, v.id)).length) {
+      await updateVolume(t, v.id, { status: 'available', attach_status: 'detached' });
+    }
     await recomputeStatus(t, a0.volume_id);
   });
 }

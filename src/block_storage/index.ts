@@ -1,13 +1,16 @@
 // Cinder v3 at /volume (as DevStack serves it): version discovery, microversion negotiation
-// (`OpenStack-API-Version: volume 3.x`), Cinder's error format ({"itemNotFound": {"code",
-// "message"}}), the project-scoped routes under /v3/{project_id}, and the small read-only
-// resources (availability zones, extensions, services, limits, pools). Volumes, snapshots,
-// types, quotas and actions live in their own files.
+// (`OpenStack-API-Version: volume 3.x` up to microversion.ts's MAX_VERSION, 3.27), Cinder's
+// error format ({"itemNotFound": {"code", "message"}}), the project-scoped routes under
+// /v3/{project_id}, and the small read-only resources (availability zones, extensions, limits,
+// pools). Volumes, snapshots, types, quotas, actions, services, and the APIs of later
+// microversions (messages, clusters, manage existing, backups, groups, attachments) live in
+// their own files.
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import type { Context, ServiceModule } from '../core/service.ts';
 import { useErrorFormat } from '../core/http.ts';
 import { requireToken } from '../core/auth.ts';
-import { ApiError, badRequest, forbidden } from '../core/errors.ts';
+import { forbidden } from '../core/errors.ts';
+import { MAX_VERSION, MIN_VERSION, negotiate, versionString } from './microversion.ts';
 import { migrations } from './db.ts';
 import { CINDER_POLICY } from './policy.ts';
 import { volumeRoutes, registerVolumeTasks } from './volumes.ts';
@@ -20,32 +23,19 @@ import { serviceRoutes } from './services.ts';
 import { qosRoutes } from './qos.ts';
 import { snapshotRoutes, registerSnapshotTasks, snapshotMigrations, SNAPSHOT_POLICY } from './snapshots.ts';
 import { transferRoutes, transferMigrations, TRANSFER_POLICY } from './transfers.ts';
+import { messageRoutes, messageMigrations, MESSAGE_POLICY } from './messages.ts';
+import { clusterRoutes, CLUSTER_POLICY } from './clusters.ts';
+import { manageRoutes, registerManageTasks, MANAGE_POLICY } from './manage.ts';
+import { backupRoutes, BACKUP_POLICY } from './backups.ts';
+import { groupsRoutes, groupMigrations, registerGroupTasks, GROUP_POLICY } from './groups.ts';
+import { attachmentApiRoutes, ATTACHMENT_POLICY } from './attachments_api.ts';
 
-/** The highest microversion honoured: 3.0 (the base v3 API); later ones are refused with 406. */
-export const MIN_VERSION = '3.0';
-export const MAX_VERSION = '3.0';
+export { MIN_VERSION, MAX_VERSION } from './microversion.ts';
 
 const FAULT_NAMES: Record<number, string> = {
   400: 'badRequest', 401: 'unauthorized', 403: 'forbidden', 404: 'itemNotFound', 405: 'badMethod', 406: 'notAcceptable',
-  409: 'conflictingRequest', 413: 'overLimit', 415: 'badMediaType', 501: 'notImplemented', 503: 'serviceUnavailable',
+  409: 'conflictingRequest', 412: 'preconditionFailed', 413: 'overLimit', 415: 'badMediaType', 501: 'notImplemented', 503: 'serviceUnavailable',
 };
-
-function negotiate(req: FastifyRequest): string {
-  const h = req.headers['openstack-api-version'];
-  if (typeof h !== 'string') return MIN_VERSION;
-  for (const part of h.split(',')) {
-    const [svc, ver] = part.trim().split(/\s+/);
-    if (svc?.toLowerCase() !== 'volume' || !ver) continue;
-    if (ver.toLowerCase() === 'latest') return MAX_VERSION;
-    const m = /^(\d+)\.(\d+)$/.exec(ver);
-    if (!m) throw badRequest(`Version ${ver} is of invalid format. Must be of format MajorNum.MinorNum.`);
-    if (Number(m[1]) !== 3 || Number(m[2]) !== 0) {
-      throw new ApiError(406, `Version ${ver} is not supported by the API. Minimum is ${MIN_VERSION} and maximum is ${MAX_VERSION}.`);
-    }
-    return ver;
-  }
-  return MIN_VERSION;
-}
 
 function versionDoc(ctx: Context) {
   return {
@@ -75,13 +65,18 @@ const EXTENSIONS = [
   ['os-admin-actions', 'AdminActions', 'Enable admin actions.'],
   ['os-used-limits', 'UsedLimits', 'Provide data on limited resources that are being used.'],
   ['scheduler-stats', 'Scheduler_stats', 'Scheduler stats support.'],
+  ['os-volume-manage', 'VolumeManage', 'Allows existing backend storage to be \'managed\' by Cinder.'],
+  ['os-volume-unmanage', 'VolumeUnmanage', 'Enable volume unmanage operation.'],
+  ['os-snapshot-manage', 'SnapshotManage', 'Allows existing backend storage to be \'managed\' by Cinder.'],
+  ['os-snapshot-unmanage', 'SnapshotUnmanage', 'Enable volume unmanage operation.'],
+  ['backups', 'Backups', 'Backups support.'],
 ].map(([alias, name, description]) => ({ alias, name, description, updated: '2013-01-01T00:00:00+00:00', links: [] }));
 
 export const blockStorage: ServiceModule = {
   name: 'block-storage',
   prefix: '/volume',
-  migrations: [...migrations, ...snapshotMigrations, ...transferMigrations, ...typeMigrations],
-  policy: { ...CINDER_POLICY, ...SNAPSHOT_POLICY, ...TRANSFER_POLICY, ...TYPE_POLICY },
+  migrations: [...migrations, ...snapshotMigrations, ...transferMigrations, ...typeMigrations, ...messageMigrations, ...groupMigrations],
+  policy: { ...CINDER_POLICY, ...SNAPSHOT_POLICY, ...TRANSFER_POLICY, ...TYPE_POLICY, ...MESSAGE_POLICY, ...CLUSTER_POLICY, ...MANAGE_POLICY, ...BACKUP_POLICY, ...GROUP_POLICY, ...ATTACHMENT_POLICY },
   catalog: [
     { type: 'block-storage', name: 'cinder', path: '/volume/v3/$(project_id)s' },
     { type: 'volumev3', name: 'cinderv3', path: '/volume/v3/$(project_id)s' },
@@ -90,6 +85,8 @@ export const blockStorage: ServiceModule = {
     registerVolumeTasks(ctx);
     registerActionTasks(ctx);
     registerSnapshotTasks(ctx);
+    registerManageTasks(ctx);
+    registerGroupTasks(ctx);
     ctx.services.volume = createVolumeApi(ctx);
   },
   async seed(ctx) { await seedTypes(ctx); },
@@ -103,9 +100,11 @@ export const blockStorage: ServiceModule = {
     app.get('/v3', async () => ({ versions: [versionDoc(ctx)] }));
     await app.register(async (v3: FastifyInstance) => {
       v3.addHook('onRequest', async (req, reply) => {
-        const v = negotiate(req);
-        reply.header('OpenStack-API-Version', `volume ${v}`);
+        // The headers go on every answer, the 400/406 of a bad version included.
         reply.header('Vary', 'OpenStack-API-Version');
+        const v = negotiate(req);
+        req.volumeMicroversion = v;
+        reply.header('OpenStack-API-Version', `volume ${versionString(v)}`);
       });
       v3.addHook('preHandler', requireToken(ctx.tokens));
       // The project in the URL must be the token's, except for admins acting on any project.
@@ -151,6 +150,12 @@ export const blockStorage: ServiceModule = {
       await actionRoutes(v3, ctx);
       await snapshotRoutes(v3, ctx);
       await transferRoutes(v3, ctx);
+      await messageRoutes(v3, ctx);
+      await clusterRoutes(v3, ctx);
+      await manageRoutes(v3, ctx);
+      await backupRoutes(v3, ctx);
+      await groupsRoutes(v3, ctx);
+      await attachmentApiRoutes(v3, ctx);
     }, { prefix: '/v3/:project_id' });
   },
 };

@@ -14,6 +14,8 @@ export const CINDER_POLICY: Record<string, string> = {
   'volume:extend': member,
   'volume:update_readonly_flag': member,
   'volume_extension:volume_actions:upload_image': member,
+  'volume_extension:volume_actions:upload_public': admin,
+  'workers:cleanup': admin,
   'volume_extension:volume_actions:attach': member,
   'volume_extension:volume_actions:detach': member,
   'volume_extension:volume_actions:reserve': member,

@@ -35,6 +35,7 @@ async function limits(q: Queryable, project: string) {
 
 async function used(q: Queryable, project: string) {
   const out: Record<string, number> = { volumes: 0, snapshots: 0, gigabytes: 0 };
+  out.groups = Number((await q.get("SELECT COUNT(*) AS n FROM cinder_groups WHERE project_id = ? AND status <> 'deleting'", [project]))?.n ?? 0);
   const vols = await q.all(`SELECT vt.name AS type, COUNT(*) AS n, COALESCE(SUM(v.size), 0) AS g FROM cinder_volumes v
     LEFT JOIN cinder_volume_types vt ON vt.id = v.volume_type_id WHERE v.project_id = ? AND v.status <> 'deleting' GROUP BY vt.name`, [project]);
   const snaps = await q.all(`SELECT vt.name AS type, COUNT(*) AS n, COALESCE(SUM(s.size), 0) AS g FROM cinder_snapshots s
@@ -88,6 +89,14 @@ export async function enforceVolumeQuota(t: Tx, project: string, add: { volumes?
       throw over(`Maximum number of snapshots allowed (${lim('snapshots')}) exceeded for quota 'snapshots${sfx}'.`);
     }
   }
+}
+
+/** Cinder's group quota (GROUP_QUOTAS): one more group within the project's `groups` limit (413). */
+export async function enforceGroupQuota(t: Tx, project: string) {
+  await t.lock(`cinder:quota:${project}`);
+  const l = await limits(t, project);
+  const n = Number((await t.get("SELECT COUNT(*) AS n FROM cinder_groups WHERE project_id = ? AND status <> 'deleting'", [project]))?.n ?? 0);
+  if (l.groups >= 0 && n + 1 > l.groups) throw new ApiError(413, `Maximum number of groups allowed (${l.groups}) exceeded for quota 'groups'.`, { name: 'overLimit' });
 }
 
 /** The integer limits of a quota_set / quota_class_set body, 400 for unknown keys or bad values. */

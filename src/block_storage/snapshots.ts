@@ -15,11 +15,13 @@ import type { SnapshotInfo } from './api.ts';
 import { fromJson, toJson } from '../core/db/index.ts';
 import { ApiError, badRequest } from '../core/errors.ts';
 import { uuid, nowIso } from '../core/ids.ts';
-import { PermanentError } from '../core/tasks.ts';
+import { PermanentError, type TaskRecord } from '../core/tasks.ts';
+import { ACTIONS, DETAILS, recordMessage, type MessageEvent } from './messages.ts';
+import { atLeast } from './microversion.ts';
 import { cinderTime } from './db.ts';
 import { enforceVolumeQuota } from './quotas.ts';
 import {
-  allowed, collectionLinks, isAdmin, listRows, looseBool, paginationParams, parseBool, queryOne, sortParams, validateMetadata,
+  allowed, collectionLinks, isAdmin, listRows, looseBool, paginationParams, parseBool, parseMetadataFilter, queryOne, sortParams, validateMetadata,
 } from './common.ts';
 
 /** The progress column (Cinder's os-extended-snapshot-attributes:progress). */
@@ -82,9 +84,10 @@ function metadataField(v: unknown, field = 'metadata'): Record<string, string> {
 interface SnapshotRow {
   id: string; project_id: string; user_id: string; volume_id: string; name: string | null; description: string | null;
   size: number; status: string; metadata: string; location: string | null; progress: string | null; created_at: string; updated_at: string;
+  group_snapshot_id?: string | null;
 }
 
-async function snapshotRow(q: Queryable, id: string): Promise<SnapshotRow | undefined> {
+export async function snapshotRow(q: Queryable, id: string): Promise<SnapshotRow | undefined> {
   // Inside a transaction the row is locked (PostgreSQL) for the read-check-write that follows.
   const lock = 'forUpdate' in q ? (q as Tx).forUpdate : '';
   return q.get<SnapshotRow>(`SELECT * FROM cinder_snapshots WHERE id = ?${lock}`, [id]);
@@ -109,11 +112,12 @@ function progressOf(r: SnapshotRow): string {
   return r.status === 'available' ? '100%' : '0%';
 }
 
-function snapshotView(r: SnapshotRow, extended: boolean) {
+export function snapshotView(r: SnapshotRow, extended: boolean, req?: FastifyRequest) {
   const v: Record<string, unknown> = {
     id: r.id, created_at: cinderTime(r.created_at), updated_at: cinderTime(r.updated_at), name: r.name ?? null,
     description: r.description ?? null, volume_id: r.volume_id, status: r.status, size: Number(r.size), metadata: fromJson(r.metadata, {}),
   };
+  if (req && atLeast(req, '3.14')) v.group_snapshot_id = r.group_snapshot_id ?? null;
   if (extended) {
     v['os-extended-snapshot-attributes:project_id'] = r.project_id;
     v['os-extended-snapshot-attributes:progress'] = progressOf(r);
@@ -131,6 +135,8 @@ export interface SnapshotCreateRequest {
   metadata?: Record<string, string> | null;
   /** Admins may snapshot any project's volume; others only their own. */
   admin?: boolean;
+  /** The API request asking for it (recorded in a user message if the create fails). */
+  requestId?: string;
 }
 
 /** Writes the snapshot (status creating) and its create task in one transaction; returns its id. */
@@ -149,14 +155,14 @@ export async function createSnapshotFor(ctx: Context, req: SnapshotCreateRequest
       `INSERT INTO cinder_snapshots (id, project_id, user_id, volume_id, name, description, size, status, metadata, location, progress, created_at, updated_at)
        VALUES (?, ?, ?, ?, ?, ?, ?, 'creating', ?, NULL, '0%', ?, ?)`,
       [id, req.projectId, req.userId, vol.id, req.name ?? null, req.description ?? null, Number(vol.size), toJson(req.metadata ?? {}), ts, ts]);
-    await ctx.tasks.enqueue(t, SNAPSHOT_CREATE_TASK, { snapshotId: id }, { resourceId: vol.id });
+    await ctx.tasks.enqueue(t, SNAPSHOT_CREATE_TASK, { snapshotId: id, requestId: req.requestId ?? null }, { resourceId: vol.id });
   });
   return id;
 }
 
 /** Marks a snapshot deleting and enqueues its delete task (in t). Statuses other than available/error need force. */
-async function startDelete(ctx: Context, t: Tx, r: SnapshotRow, force: boolean) {
-  if (!force && r.status !== 'available' && r.status !== 'error') {
+async function startDelete(ctx: Context, t: Tx, r: SnapshotRow, force: boolean, unmanage = false) {
+  if ((!force && r.status !== 'available' && r.status !== 'error') || r.group_snapshot_id) {
     throw badRequest('Invalid snapshot: Snapshot status must be available or error and must not be part of a group.');
   }
   // The VMDK copy of a volume being made from this snapshot must not lose its source.
@@ -166,7 +172,7 @@ async function startDelete(ctx: Context, t: Tx, r: SnapshotRow, force: boolean) 
   // A second normal delete while one is on its way is refused above; a forced one enqueues another
   // delete (the handler is idempotent), since a status reset to deleting has no task behind it.
   await t.run("UPDATE cinder_snapshots SET status = 'deleting', updated_at = ? WHERE id = ?", [nowIso(), r.id]);
-  await ctx.tasks.enqueue(t, SNAPSHOT_DELETE_TASK, { snapshotId: r.id }, { resourceId: r.volume_id });
+  await ctx.tasks.enqueue(t, SNAPSHOT_DELETE_TASK, { snapshotId: r.id, ...(unmanage ? { unmanage: true } : {}) }, { resourceId: r.volume_id });
 }
 
 /** Deletes a snapshot as DELETE /snapshots/{id} does; succeeds when it is already gone or going. */
@@ -191,6 +197,18 @@ export async function listSnapshotInfos(ctx: Context, projectId: string | null):
 }
 
 // ---- tasks --------------------------------------------------------------------------------
+
+/** A failed snapshot task: the error status (compare-and-set) and, when set, a user message. */
+async function failSnapshot(ctx: Context, task: TaskRecord, status: string, from: string, action: MessageEvent['action'], detail: MessageEvent['detail']) {
+  const { snapshotId } = task.payload as { snapshotId: string };
+  await ctx.db.tx(async (t) => {
+    const r = await t.get('SELECT project_id FROM cinder_snapshots WHERE id = ?', [snapshotId]);
+    const changed = await t.run('UPDATE cinder_snapshots SET status = ?, updated_at = ? WHERE id = ? AND status = ?', [status, nowIso(), snapshotId, from]);
+    if (r && changed.changes) {
+      await recordMessage(t, { projectId: r.project_id, resourceType: 'VOLUME_SNAPSHOT', resourceId: snapshotId, action, detail, requestId: task.payload.requestId });
+    }
+  });
+}
 
 export function registerSnapshotTasks(ctx: Context) {
   ctx.tasks.register(SNAPSHOT_CREATE_TASK, {
@@ -218,7 +236,7 @@ export function registerSnapshotTasks(ctx: Context) {
     async onFailure(task, err) {
       const { snapshotId } = task.payload as { snapshotId: string };
       ctx.log.warn('snapshot create failed', { snapshotId, err: String(err) });
-      await ctx.db.run("UPDATE cinder_snapshots SET status = 'error', updated_at = ? WHERE id = ? AND status = 'creating'", [nowIso(), snapshotId]);
+      await failSnapshot(ctx, task, 'error', 'creating', ACTIONS.SNAPSHOT_CREATE, DETAILS.SNAPSHOT_CREATE_ERROR);
     },
   });
   ctx.tasks.register(SNAPSHOT_DELETE_TASK, {
@@ -227,13 +245,14 @@ export function registerSnapshotTasks(ctx: Context) {
       const s = await snapshotRow(ctx.db, snapshotId);
       if (!s || s.status !== 'deleting') return; // gone already, or reset by an admin meanwhile
       const loc = fromJson<VolumeLocation | null>(s.location, null);
-      if (loc) await ctx.volumeDriver.deleteSnapshot(loc);
+      // os-unmanage: Cinder forgets the snapshot, its VMDK stays on the datastore (manageable again).
+      if (loc && !task.payload.unmanage) await ctx.volumeDriver.deleteSnapshot(loc);
       await ctx.db.run("DELETE FROM cinder_snapshots WHERE id = ? AND status = 'deleting'", [snapshotId]);
     },
     async onFailure(task, err) {
       const { snapshotId } = task.payload as { snapshotId: string };
       ctx.log.warn('snapshot delete failed', { snapshotId, err: String(err) });
-      await ctx.db.run("UPDATE cinder_snapshots SET status = 'error_deleting', updated_at = ? WHERE id = ? AND status = 'deleting'", [nowIso(), snapshotId]);
+      await failSnapshot(ctx, task, 'error_deleting', 'deleting', ACTIONS.SNAPSHOT_DELETE, DETAILS.SNAPSHOT_DELETE_ERROR);
     },
   });
 }
@@ -264,10 +283,25 @@ export async function snapshotRoutes(app: FastifyInstance, ctx: Context) {
       const v = queryOne(req, key);
       if (v !== undefined) { where.push(`${col} = ?`); params.push(v); }
     }
-    const rows = await listRows<SnapshotRow>(ctx.db, {
-      from: 'cinder_snapshots', where, params, sort, sortColumns: SORT_COLUMNS, page, markerNotFound: snapshotNotFound,
+    // The metadata filter came with 3.22 (before it Cinder ignores it): a JSON column, so the
+    // filtering and then the paging are done here.
+    const rawMeta = queryOne(req, 'metadata');
+    const want = rawMeta !== undefined && atLeast(req, '3.22') ? parseMetadataFilter(rawMeta) : undefined;
+    let rows = await listRows<SnapshotRow>(ctx.db, {
+      from: 'cinder_snapshots', where, params, sort, sortColumns: SORT_COLUMNS, markerNotFound: snapshotNotFound,
+      page: want ? { ...page, limit: Number.MAX_SAFE_INTEGER, offset: 0, marker: undefined } : page,
     });
-    const body: Record<string, unknown> = { snapshots: rows.map((r) => snapshotView(r, detail && extended(req, r))) };
+    if (want) {
+      rows = rows.filter((r) => { const m = fromJson<Record<string, string>>(r.metadata, {}); return Object.entries(want).every(([k, x]) => m[k] === x); });
+      let start = 0;
+      if (page.marker !== undefined) {
+        start = rows.findIndex((r) => r.id === page.marker) + 1;
+        if (start === 0) throw snapshotNotFound(page.marker);
+      }
+      start += page.offset;
+      rows = rows.slice(start, start + page.limit);
+    }
+    const body: Record<string, unknown> = { snapshots: rows.map((r) => snapshotView(r, detail && extended(req, r), req)) };
     const links = collectionLinks(ctx, req, detail ? 'snapshots/detail' : 'snapshots', rows, page);
     if (links) body.snapshots_links = links;
     return body;
@@ -278,7 +312,7 @@ export async function snapshotRoutes(app: FastifyInstance, ctx: Context) {
   app.get<{ Params: { snapshot_id: string } }>('/snapshots/:snapshot_id', async (req) => {
     const r = await visibleSnapshot(ctx.db, req.auth!, req.params.snapshot_id);
     ctx.policy.authorize('volume:get_snapshot', req.auth!, target(req, r));
-    return { snapshot: snapshotView(r, extended(req, r)) };
+    return { snapshot: snapshotView(r, extended(req, r), req) };
   });
 
   app.post('/snapshots', async (req, reply) => {
@@ -297,11 +331,11 @@ export async function snapshotRoutes(app: FastifyInstance, ctx: Context) {
     const metadata = b.metadata === undefined || b.metadata === null ? {} : metadataField(b.metadata);
     const id = await createSnapshotFor(ctx, {
       projectId: req.auth!.projectId!, userId: req.auth!.userId, volumeId: String(b.volume_id), name, description, force, metadata,
-      admin: isAdmin(ctx, req),
+      admin: isAdmin(ctx, req), requestId: req.id,
     });
     const r = (await snapshotRow(ctx.db, id))!;
     reply.code(202);
-    return { snapshot: snapshotView(r, false) };
+    return { snapshot: snapshotView(r, false, req) };
   });
 
   app.put<{ Params: { snapshot_id: string } }>('/snapshots/:snapshot_id', async (req) => {
@@ -319,7 +353,7 @@ export async function snapshotRoutes(app: FastifyInstance, ctx: Context) {
         name === undefined ? r.name : name, description === undefined ? r.description : description, nowIso(), id]);
     });
     // As Cinder: the extended attributes are in show and detail only.
-    return { snapshot: snapshotView((await snapshotRow(ctx.db, id))!, false) };
+    return { snapshot: snapshotView((await snapshotRow(ctx.db, id))!, false, req) };
   });
 
   app.delete<{ Params: { snapshot_id: string } }>('/snapshots/:snapshot_id', async (req, reply) => {
@@ -353,6 +387,13 @@ export async function snapshotRoutes(app: FastifyInstance, ctx: Context) {
         const r = await visibleSnapshot(t, req.auth!, id);
         ctx.policy.authorize('volume_extension:snapshot_admin_actions:force_delete', req.auth!, target(req, r));
         await startDelete(ctx, t, r, true);
+      });
+    } else if (action === 'os-unmanage') {
+      if (b[action] !== null && !isObj(b[action])) throw fieldError(action, b[action], `${JSON.stringify(b[action])} is not of type 'object', 'null'`);
+      await ctx.db.tx(async (t) => {
+        const r = await visibleSnapshot(t, req.auth!, id);
+        ctx.policy.authorize('snapshot_extension:snapshot_unmanage', req.auth!, target(req, r));
+        await startDelete(ctx, t, r, false, true);
       });
     } else if (action === 'os-update_snapshot_status') {
       const a = bodyOf(b, action);

@@ -13,6 +13,11 @@ import { bool, fromJson, toJson } from '../core/db/index.ts';
 import { ApiError, badRequest } from '../core/errors.ts';
 import { isUuid, nowIso, uuid } from '../core/ids.ts';
 import { cinderTime } from './db.ts';
+import { atLeast, requireVersion } from './microversion.ts';
+import { createHash } from 'node:crypto';
+import { ACTIONS, DETAILS, recordMessage, type MessageEvent } from './messages.ts';
+import { groupForNewVolume } from './groups.ts';
+import { satisfiesExtraSpecs } from './capabilities.ts';
 import { enforceVolumeQuota } from './quotas.ts';
 import { assertNotFrozen, backendState } from './services.ts';
 import { resolveVolumeType, volumeSpecFromType } from './types.ts';
@@ -38,6 +43,8 @@ export interface VolumeRow {
   image_id: string | null; metadata: Record<string, string>; image_metadata: Record<string, string>;
   location: VolumeLocation | null; previous_status: string | null; launched_at: string | null;
   created_at: string; updated_at: string; volume_type_name: string | null;
+  /** The generic volume group (3.13) it belongs to. */
+  group_id: string | null;
 }
 
 export interface AttachmentRow {
@@ -52,7 +59,7 @@ export function toVolume(r: any): VolumeRow {
   return {
     ...r, size: Number(r.size), bootable: bool(r.bootable), readonly: bool(r.readonly), readonly_set: r.readonly !== null && r.readonly !== undefined, multiattach: bool(r.multiattach),
     metadata: fromJson(r.metadata, {}), image_metadata: fromJson(r.image_metadata, {}), location: fromJson(r.location, null),
-    volume_type_name: r.volume_type_name ?? null,
+    volume_type_name: r.volume_type_name ?? null, group_id: r.group_id ?? null,
   };
 }
 
@@ -146,6 +153,9 @@ export function volumeView(ctx: Context, req: FastifyRequest, v: VolumeRow, atts
   };
   // Cinder's view builder adds the migration status for admins (no volume migrates here).
   if (isAdmin(ctx, req)) out.migration_status = null;
+  if (atLeast(req, '3.13')) out.group_id = v.group_id;
+  // The backend's own id of the volume: the VMDK driver sets none.
+  if (atLeast(req, '3.21') && isAdmin(ctx, req)) out.provider_id = null;
   if (!extended) return out;
   if (allowed(ctx, req, 'volume_extension:volume_tenant_attribute', volumeTarget(v))) out['os-vol-tenant-attr:tenant_id'] = v.project_id;
   if (allowed(ctx, req, 'volume_extension:volume_host_attribute', volumeTarget(v))) out['os-vol-host-attr:host'] = volumeHost(v);
@@ -180,6 +190,10 @@ export interface CreateParams {
   sourceVolid: string | null;
   imageId: string | null;
   multiattach: boolean;
+  /** The API request asking for it (recorded in a user message if the create fails). */
+  requestId?: string;
+  /** The generic volume group to put it in (3.13). */
+  groupId?: string | null;
 }
 
 /** Parses the `size` of a create request: a positive integer (or its string), or absent. */
@@ -266,16 +280,17 @@ export async function createVolume(ctx: Context, auth: AuthContext, p: CreatePar
         throw badRequest(`Invalid volume type: No valid backend was found. No storage with profile ${type.extraSpecs['vmware:storage_profile']}.`);
       }
     }
+    const groupId = p.groupId ? await groupForNewVolume(t, auth, p.groupId, type.id) : null;
     await enforceVolumeQuota(t, p.projectId, { volumes: 1, gigabytes: size, volumeType: type.name });
     const ts = nowIso();
     await t.run(
       `INSERT INTO cinder_volumes (id, project_id, user_id, name, description, size, status, attach_status, availability_zone,
         volume_type_id, bootable, readonly, multiattach, snapshot_id, source_volid, image_id, metadata, image_metadata, location,
-        previous_status, launched_at, created_at, updated_at)
-       VALUES (?, ?, ?, ?, ?, ?, 'creating', 'detached', ?, ?, ?, NULL, ?, ?, ?, ?, ?, ?, NULL, NULL, NULL, ?, ?)`,
+        previous_status, launched_at, created_at, updated_at, group_id)
+       VALUES (?, ?, ?, ?, ?, ?, 'creating', 'detached', ?, ?, ?, NULL, ?, ?, ?, ?, ?, ?, NULL, NULL, NULL, ?, ?, ?)`,
       [id, p.projectId, p.userId, p.name, p.description, size, VOLUME_AZ, type.id, bootable, multiattach,
-        p.snapshotId, p.sourceVolid, p.imageId, toJson(p.metadata), toJson(imageMeta), ts, ts]);
-    await ctx.tasks.enqueue(t, TASK_CREATE, { volumeId: id }, { resourceId: id });
+        p.snapshotId, p.sourceVolid, p.imageId, toJson(p.metadata), toJson(imageMeta), ts, ts, groupId]);
+    await ctx.tasks.enqueue(t, TASK_CREATE, { volumeId: id, requestId: p.requestId ?? null }, { resourceId: id });
     return id;
   });
 }
@@ -305,12 +320,12 @@ const DELETE_REFUSED = 'Invalid volume: Volume status must be available or error
  * (any but attached with force), no attachments, and no snapshots unless `cascade` (then they are
  * deleted first, by the same task).
  */
-export async function beginDelete(ctx: Context, t: Tx, v: VolumeRow, o: { cascade?: boolean; force?: boolean; internal?: boolean }) {
+export async function beginDelete(ctx: Context, t: Tx, v: VolumeRow, o: { cascade?: boolean; force?: boolean; internal?: boolean; unmanage?: boolean }) {
   if (v.status === 'deleting') return;
   if (!o.internal) await assertNotFrozen(t);
   const atts = await t.get('SELECT COUNT(*) AS n FROM cinder_attachments WHERE volume_id = ?', [v.id]);
   const statusOk = o.force ? v.attach_status !== 'attached' && v.status !== 'in-use' : DELETABLE.includes(v.status) || (o.internal && v.status === 'creating');
-  if (!statusOk || Number(atts?.n ?? 0) > 0) throw badRequest(DELETE_REFUSED);
+  if (!statusOk || Number(atts?.n ?? 0) > 0 || (v.group_id && !o.internal)) throw badRequest(DELETE_REFUSED);
   const snaps = await t.all('SELECT id, status FROM cinder_snapshots WHERE volume_id = ?', [v.id]);
   if (snaps.length && !o.cascade) throw badRequest(DELETE_REFUSED);
   if (o.cascade && snaps.some((s) => s.status !== 'available' && s.status !== 'error' && s.status !== 'deleting')) {
@@ -318,7 +333,7 @@ export async function beginDelete(ctx: Context, t: Tx, v: VolumeRow, o: { cascad
   }
   if (snaps.length) await t.run(`UPDATE cinder_snapshots SET status = 'deleting', updated_at = ? WHERE volume_id = ?`, [nowIso(), v.id]);
   await updateVolume(t, v.id, { status: 'deleting', previous_status: v.status });
-  await ctx.tasks.enqueue(t, TASK_DELETE, { volumeId: v.id, cascade: !!o.cascade }, { resourceId: v.id });
+  await ctx.tasks.enqueue(t, TASK_DELETE, { volumeId: v.id, cascade: !!o.cascade, ...(o.unmanage ? { unmanage: true } : {}) }, { resourceId: v.id });
 }
 
 // ---- tasks --------------------------------------------------------------------------------
@@ -332,7 +347,12 @@ async function runCreate(ctx: Context, task: TaskRecord) {
   // The scheduler's answer when the only backend is disabled.
   if (v.status === 'creating' && (await backendState(ctx.db)).disabled) throw new VolumeError('No valid backend was found. The cinder-volume service is disabled.');
   const typeRow = await ctx.db.get('SELECT extra_specs FROM cinder_volume_types WHERE id = ?', [v.volume_type_id]);
-  const spec = volumeSpecFromType(fromJson(typeRow?.extra_specs, {}));
+  const extraSpecs = fromJson<Record<string, string>>(typeRow?.extra_specs, {});
+  // The scheduler's CapabilitiesFilter: a type asking for what the backend has not fits nowhere.
+  if (v.status === 'creating' && !satisfiesExtraSpecs(await ctx.volumeDriver.pools(), extraSpecs)) {
+    throw new VolumeError('No valid backend was found. No weighed backends available.');
+  }
+  const spec = volumeSpecFromType(extraSpecs);
   let source: VolumeSource | undefined;
   if (v.image_id) {
     const api = ctx.services.image;
@@ -366,6 +386,11 @@ async function runCreate(ctx: Context, task: TaskRecord) {
   });
 }
 
+/** Makes a volume's VMDK now (the create task's work, idempotent): for groups made from a source. */
+export const realiseVolume = (ctx: Context, volumeId: string) => runCreate(ctx, { payload: { volumeId } } as TaskRecord);
+/** Deletes a volume marked deleting, its snapshots and VMDK now (the delete task's work, idempotent). */
+export const destroyVolume = (ctx: Context, volumeId: string) => runDelete(ctx, { payload: { volumeId } } as TaskRecord);
+
 /** A failure that retrying will not cure (the volume goes to error at once). */
 export class VolumeError extends Error {}
 
@@ -378,7 +403,8 @@ async function runDelete(ctx: Context, task: TaskRecord) {
     if (loc) await ctx.volumeDriver.deleteSnapshot(loc);
     await ctx.db.run('DELETE FROM cinder_snapshots WHERE id = ?', [s.id]);
   }
-  if (v.location) await ctx.volumeDriver.deleteVolume(v.location);
+  // os-unmanage: Cinder forgets the volume, its VMDK stays on the datastore (manageable again).
+  if (v.location && !task.payload.unmanage) await ctx.volumeDriver.deleteVolume(v.location);
   await ctx.db.tx(async (t) => {
     await t.run('DELETE FROM cinder_attachments WHERE volume_id = ?', [v.id]);
     await t.run("DELETE FROM cinder_volumes WHERE id = ? AND status = 'deleting'", [v.id]);
@@ -402,12 +428,32 @@ export const wrap = (fn: (ctx: Context, t: TaskRecord) => Promise<void>, ctx: Co
 };
 
 export function registerVolumeTasks(ctx: Context) {
-  const failTo = (status: string, from: string) => async (t: TaskRecord) => {
-    await updateVolume(ctx.db, t.payload.volumeId, { status }, 'status = ?', [from]);
+  // The failure sets the error status (compare-and-set) and, when it did, tells the project
+  // with a user message, in one transaction.
+  const failTo = (status: string, from: string, message?: (v: VolumeRow) => Promise<MessageEvent['action' | 'detail'][]>) => async (t: TaskRecord) => {
+    const v = await getVolume(ctx.db, t.payload.volumeId);
+    if (!v) return;
+    const why = message ? await message(v) : undefined;
+    await ctx.db.tx(async (tx) => {
+      const changed = await updateVolume(tx, v.id, { status }, 'status = ?', [from]);
+      if (changed && why) {
+        await recordMessage(tx, { projectId: v.project_id, resourceType: 'VOLUME', resourceId: v.id, action: why[0], detail: why[1], requestId: t.payload.requestId });
+      }
+    });
   };
-  ctx.tasks.register(TASK_CREATE, { run: wrap(runCreate, ctx), onFailure: failTo('error', 'creating') });
+  const createFailure = async (v: VolumeRow) => {
+    const typeRow = await ctx.db.get('SELECT extra_specs FROM cinder_volume_types WHERE id = ?', [v.volume_type_id]);
+    if ((await backendState(ctx.db)).disabled || !satisfiesExtraSpecs(await ctx.volumeDriver.pools(), fromJson(typeRow?.extra_specs, {}))) {
+      return [ACTIONS.SCHEDULE_ALLOCATE_VOLUME, DETAILS.NO_BACKEND_AVAILABLE];
+    }
+    if (v.image_id) return [ACTIONS.COPY_IMAGE_TO_VOLUME, DETAILS.UNKNOWN_ERROR];
+    return [ACTIONS.CREATE_VOLUME_FROM_BACKEND, DETAILS.DRIVER_FAILED_CREATE];
+  };
+  ctx.tasks.register(TASK_CREATE, { run: wrap(runCreate, ctx), onFailure: failTo('error', 'creating', createFailure) });
   ctx.tasks.register(TASK_DELETE, { run: wrap(runDelete, ctx), onFailure: failTo('error_deleting', 'deleting') });
-  ctx.tasks.register(TASK_EXTEND, { run: wrap(runExtend, ctx), onFailure: failTo('error_extending', 'extending') });
+  ctx.tasks.register(TASK_EXTEND, {
+    run: wrap(runExtend, ctx), onFailure: failTo('error_extending', 'extending', async () => [ACTIONS.EXTEND_VOLUME, DETAILS.DRIVER_FAILED_EXTEND]),
+  });
 }
 
 // ---- routes -------------------------------------------------------------------------------
@@ -423,6 +469,18 @@ function bodyOf(req: FastifyRequest, key: string): Record<string, any> {
   const v = b && typeof b === 'object' ? b[key] : undefined;
   if (!v || typeof v !== 'object' || Array.isArray(v)) throw badRequest(`Missing required element '${key}' in request body.`);
   return v as Record<string, any>;
+}
+
+/**
+ * The bootable filter: from 3.2 a strict boolean (400 otherwise); before it only the spellings
+ * of False select non-bootable volumes and anything else bootable ones.
+ */
+function bootableFilter(req: FastifyRequest, raw: string): boolean {
+  if (!atLeast(req, '3.2')) return !['False', 'false', 'FALSE'].includes(raw);
+  const s = raw.trim().toLowerCase();
+  if (['1', 't', 'true', 'on', 'y', 'yes'].includes(s)) return true;
+  if (['0', 'f', 'false', 'off', 'n', 'no'].includes(s)) return false;
+  throw invalidInput(`'bootable = ${raw}'`);
 }
 
 async function listVolumes(ctx: Context, req: FastifyRequest, detail: boolean) {
@@ -442,20 +500,24 @@ async function listVolumes(ctx: Context, req: FastifyRequest, detail: boolean) {
   if (name !== undefined) { where.push('v.name = ?'); params.push(name); }
   if (q.status !== undefined) { where.push('v.status = ?'); params.push(q.status); }
   if (q.availability_zone !== undefined) { where.push('v.availability_zone = ?'); params.push(q.availability_zone); }
-  if (q.bootable !== undefined) { where.push('v.bootable = ?'); params.push(looseBool(q.bootable) ? 1 : 0); }
+  if (q.bootable !== undefined) { where.push('v.bootable = ?'); params.push(bootableFilter(req, q.bootable) ? 1 : 0); }
+  // glance_metadata (3.4) and group_id (3.10) are ignored before their versions, as Cinder pops them.
+  const glanceMeta = q.glance_metadata !== undefined && atLeast(req, '3.4') ? parseMetadataFilter(q.glance_metadata) : undefined;
+  if (q.group_id !== undefined && atLeast(req, '3.10')) { where.push('v.group_id = ?'); params.push(q.group_id); }
   if (q.size !== undefined && /^\d+$/.test(q.size)) { where.push('v.size = ?'); params.push(Number(q.size)); }
   if (admin && q.user_id !== undefined) { where.push('v.user_id = ?'); params.push(q.user_id); }
   let rows = await listRows<any>(ctx.db, {
     from: 'cinder_volumes v LEFT JOIN cinder_volume_types vt ON vt.id = v.volume_type_id', select: 'v.*, vt.name AS volume_type_name',
     where, params, sort, sortColumns: SORT_COLUMNS, idColumn: 'v.id',
-    page: q.metadata !== undefined ? { ...page, limit: Number.MAX_SAFE_INTEGER, offset: 0, marker: undefined } : page,
+    page: q.metadata !== undefined || glanceMeta ? { ...page, limit: Number.MAX_SAFE_INTEGER, offset: 0, marker: undefined } : page,
     markerNotFound: (m) => notFoundError('Volume', m),
   });
   let vols = rows.map(toVolume);
-  if (q.metadata !== undefined) {
+  if (q.metadata !== undefined || glanceMeta) {
     // Metadata is a JSON column: filter after the query, then page.
-    const want = parseMetadataFilter(q.metadata);
+    const want = q.metadata !== undefined ? parseMetadataFilter(q.metadata) : {};
     vols = vols.filter((v) => Object.entries(want).every(([k, x]) => v.metadata[k] === x));
+    if (glanceMeta) vols = vols.filter((v) => Object.entries(glanceMeta).every(([k, x]) => v.image_metadata[k] === x));
     let start = 0;
     if (page.marker !== undefined) {
       start = vols.findIndex((v) => v.id === page.marker) + 1;
@@ -487,7 +549,9 @@ export async function volumeRoutes(app: FastifyInstance, ctx: Context) {
     const str = (k: string) => optionalString(b[k], k);
     for (const k of ['snapshot_id', 'source_volid', 'volume_type', 'availability_zone', 'consistencygroup_id', 'group_id', 'backup_id']) str(k);
     if (b.backup_id) throw badRequest('Invalid input received: Creating a volume from a backup is not supported: this cloud has no backup service.');
-    if (b.consistencygroup_id || b.group_id) throw badRequest('Invalid input received: Consistency groups and groups are not supported by this cloud.');
+    if (b.consistencygroup_id) throw badRequest('Invalid input received: Consistency groups are not supported by this cloud: use generic volume groups.');
+    // group_id came with 3.13; before it Cinder ignores it.
+    const groupId = atLeast(req, '3.13') ? (str('group_id') ?? null) as string | null : null;
     const id = await createVolume(ctx, req.auth!, {
       projectId: req.auth!.projectId!, userId: req.auth!.userId, size: parseSize(b.size),
       name: (str('name') ?? str('display_name') ?? null) as string | null,
@@ -495,7 +559,7 @@ export async function volumeRoutes(app: FastifyInstance, ctx: Context) {
       volumeType: (str('volume_type') ?? null) as string | null, availabilityZone: (str('availability_zone') ?? null) as string | null,
       metadata: b.metadata === undefined || b.metadata === null ? {} : validateMetadata(b.metadata),
       snapshotId: (str('snapshot_id') ?? null) as string | null, sourceVolid: (str('source_volid') ?? null) as string | null,
-      imageId, multiattach: b.multiattach === undefined ? false : parseBoolStrict(b.multiattach, 'multiattach'),
+      imageId, multiattach: b.multiattach === undefined ? false : parseBoolStrict(b.multiattach, 'multiattach'), requestId: req.id, groupId,
     });
     reply.code(202);
     return { volume: await showVolume(ctx, req, id, false) };
@@ -507,6 +571,17 @@ export async function volumeRoutes(app: FastifyInstance, ctx: Context) {
     return listVolumes(ctx, req, false);
   });
   app.get('/volumes/detail', (req) => listVolumes(ctx, req, true));
+
+  // 3.12: the count and total size of the volumes the caller would list.
+  app.get('/volumes/summary', async (req) => {
+    requireVersion(req, '3.12');
+    ctx.policy.authorize('volume:get_all', req.auth!, { project_id: req.auth!.projectId });
+    const q = queryParams(req);
+    const all = isAdmin(ctx, req) && q.all_tenants !== undefined && (q.all_tenants === '' || looseBool(q.all_tenants));
+    const r = await ctx.db.get(`SELECT COUNT(*) AS n, COALESCE(SUM(size), 0) AS total FROM cinder_volumes${all ? '' : ' WHERE project_id = ?'}`,
+      all ? [] : [req.auth!.projectId ?? '']);
+    return { 'volume-summary': { total_size: Number(r?.total ?? 0), total_count: Number(r?.n ?? 0) } };
+  });
 
   app.get<{ Params: { id: string } }>('/volumes/:id', async (req) => {
     const v = await findVolume(ctx, req, req.params.id);
@@ -535,7 +610,8 @@ export async function volumeRoutes(app: FastifyInstance, ctx: Context) {
   app.delete<{ Params: { id: string }; Querystring: Record<string, string> }>('/volumes/:id', async (req, reply: FastifyReply) => {
     const q = queryParams(req);
     const cascade = q.cascade !== undefined ? parseBoolStrict(q.cascade, 'cascade') : false;
-    const force = q.force !== undefined ? parseBoolStrict(q.force, 'force') : false;
+    // force came with 3.23; before it Cinder ignores it.
+    const force = q.force !== undefined && atLeast(req, '3.23') ? parseBoolStrict(q.force, 'force') : false;
     await ctx.db.tx(async (t) => {
       await t.lock(`cinder:volume:${req.params.id}`);
       const v = await findVolume(ctx, req, req.params.id, t, t.forUpdate);
@@ -562,13 +638,30 @@ export async function volumeRoutes(app: FastifyInstance, ctx: Context) {
     await updateVolume(t, id, { metadata: next });
     return next;
   });
-  app.get('/volumes/:id/metadata', async (req) => ({ metadata: (await meta(req, 'volume:get_volume_metadata', false)).metadata }));
+  // 3.15: the metadata's Etag on GET, and If-Match honoured on the PUTs (412 when stale), so that
+  // concurrent writers do not lose each other's updates.
+  app.get('/volumes/:id/metadata', async (req, reply) => {
+    const m = (await meta(req, 'volume:get_volume_metadata', false)).metadata;
+    if (atLeast(req, '3.15')) reply.header('Etag', metadataEtag(m));
+    return { metadata: m };
+  });
+  const staleEtag = async (req: FastifyRequest, reply: FastifyReply) => {
+    if (!atLeast(req, '3.15')) return false;
+    const h = req.headers['if-match'];
+    if (typeof h !== 'string' || !h.trim()) return false;
+    const v = await findVolume(ctx, req, (req.params as { id: string }).id);
+    const tags = h.split(',').map((x) => x.trim().replace(/^W\//, '').replace(/^"(.*)"$/, '$1'));
+    if (tags.includes('*') || tags.includes(metadataEtag(v.metadata))) return false;
+    reply.code(412).send();
+    return true;
+  };
   app.post('/volumes/:id/metadata', async (req) => {
     const m = validateMetadata(bodyOf(req, 'metadata'));
     const v = await meta(req, 'volume:create_volume_metadata', true);
     return { metadata: await writeMeta(v.id, (cur) => ({ ...cur, ...m })) };
   });
-  app.put('/volumes/:id/metadata', async (req) => {
+  app.put('/volumes/:id/metadata', async (req, reply) => {
+    if (await staleEtag(req, reply)) return reply;
     const m = validateMetadata(bodyOf(req, 'metadata'));
     const v = await meta(req, 'volume:update_volume_metadata', true);
     return { metadata: await writeMeta(v.id, () => m) };
@@ -578,7 +671,8 @@ export async function volumeRoutes(app: FastifyInstance, ctx: Context) {
     if (!(req.params.key in v.metadata)) throw new ApiError(404, `Volume ${v.id} has no metadata with key ${req.params.key}.`);
     return { meta: { [req.params.key]: v.metadata[req.params.key] } };
   });
-  app.put<{ Params: { id: string; key: string } }>('/volumes/:id/metadata/:key', async (req) => {
+  app.put<{ Params: { id: string; key: string } }>('/volumes/:id/metadata/:key', async (req, reply) => {
+    if (await staleEtag(req, reply)) return reply;
     const m = validateMetadata(bodyOf(req, 'meta'), 'meta');
     const keys = Object.keys(m);
     if (keys.length > 1) throw badRequest('Request body contains too many items.');
@@ -593,6 +687,13 @@ export async function volumeRoutes(app: FastifyInstance, ctx: Context) {
     await writeMeta(v.id, (cur) => { delete cur[req.params.key]; return cur; });
     return reply.code(200).send();
   });
+}
+
+/** The Etag of volume metadata: the MD5 of its JSON as Cinder writes it (Python's json.dumps). */
+export function metadataEtag(m: Record<string, string>): string {
+  const py = (x: string) => JSON.stringify(x).replace(/[\u0080-\uffff]/g, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`);
+  const body = `{"metadata": {${Object.entries(m).map(([k, v]) => `${py(k)}: ${py(v)}`).join(', ')}}}`;
+  return createHash('md5').update(body).digest('hex');
 }
 
 /** Strict booleans for body/query flags (400 otherwise). */

@@ -224,6 +224,18 @@ export interface VolumePool {
   storageProfiles: string[];
 }
 
+/** A VMDK under a datastore's volumes/ folder, as the backend lists them (Cinder's manageable volumes). */
+export interface BackendDisk {
+  location: VolumeLocation;
+  /** The file's name without .vmdk: the reference Cinder's manage calls take ("source-name"). */
+  name: string;
+  sizeGb: number;
+  /** A disk of some VM (attached), so not safe to take over. */
+  inUse: boolean;
+  /** For a snapshot copy: the path of the disk it was taken of. */
+  snapshotOf?: string;
+}
+
 export interface VolumeSource {
   image?: ImageSpec;
   snapshot?: VolumeLocation;
@@ -249,4 +261,6 @@ export interface VolumeDriver {
    * VMDK driver relocates its backing at initialize_connection. Returns the (new) location.
    */
   ensureAccessible(location: VolumeLocation, computeHost: string): Promise<VolumeLocation>;
+  /** Every VMDK in the datastores' volumes/ folders, Cinder's or not (manage existing). */
+  listDisks(): Promise<BackendDisk[]>;
 }

@@ -19,7 +19,7 @@ export interface ImageApi {
   /** Creates a queued image owned by the caller's project, e.g. a server snapshot (Nova's createImage). */
   create(auth: AuthContext, fields: {
     name: string; visibility?: ImageRecord['visibility']; diskFormat?: string; containerFormat?: string;
-    minDisk?: number; minRam?: number; properties?: Record<string, string>;
+    minDisk?: number; minRam?: number; protected?: boolean; properties?: Record<string, string>;
   }): Promise<ImageRecord>;
   /** Stores the bytes of a queued image (size, checksum, os_hash computed) and makes it active. */
   upload(imageId: string, data: Readable, formats?: { diskFormat?: string; containerFormat?: string }): Promise<ImageRecord>;

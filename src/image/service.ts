@@ -903,6 +903,7 @@ export class ImageService {
     if (fields.containerFormat) body.container_format = fields.containerFormat;
     if (fields.minDisk !== undefined) body.min_disk = fields.minDisk;
     if (fields.minRam !== undefined) body.min_ram = fields.minRam;
+    if (fields.protected !== undefined) body.protected = fields.protected;
     return this.record(await this.create({ auth }, body));
   }
 

@@ -5,7 +5,7 @@
 // attached to is relocated there first, as the VMDK driver relocates its backing.
 import type { Readable } from 'node:stream';
 import {
-  VirtDriverError, type VolumeDriver, type VolumeLocation, type VolumePool, type VolumeSource, type VolumeSpec,
+  VirtDriverError, type BackendDisk, type VolumeDriver, type VolumeLocation, type VolumePool, type VolumeSource, type VolumeSpec,
 } from '../../core/virt.ts';
 import type { SimVCenter } from './vcenter.ts';
 import type { DatastoreFile } from './inventory.ts';
@@ -119,6 +119,16 @@ export class SimVolumeDriver implements VolumeDriver {
     const f = this.vcenter().file(loc.path);
     if (!f) throw new VirtDriverError('FileNotFound', `File ${loc.path} was not found`);
     return { diskFormat: 'vmdk', stream: sparseVmdkStream(f.capacityKb * 1024, loc.path.replace(/^.*\//, '')) };
+  }
+
+  async listDisks(): Promise<BackendDisk[]> {
+    const vc = this.vcenter();
+    const attached = new Set(vc.allVms().flatMap((vm) => vm.disks.map((d) => d.path)));
+    return vc.allFiles().filter((f) => f.kind === 'volume' && /\] volumes\/[^/]+\.vmdk$/.test(f.path)).map((f) => ({
+      location: location(vc, f), name: f.path.replace(/^.*\//, '').replace(/\.vmdk$/, ''),
+      sizeGb: Math.ceil(f.capacityKb / KB_PER_GB), inUse: attached.has(f.path),
+      ...(typeof f.props.snapshotOf === 'string' ? { snapshotOf: f.props.snapshotOf } : {}),
+    }));
   }
 
   async ensureAccessible(loc: VolumeLocation, computeHost: string): Promise<VolumeLocation> {
