@@ -285,12 +285,12 @@ test('regions, services and endpoints', async () => {
   await expectStatus('POST', `${V3}/regions`, { region: { parent_region_id: 'nope' } }, 404);
   assert.deepEqual((await admin.json('GET', `${V3}/regions?parent_region_id=RegionTwo`)).body.regions.map((x: any) => x.id), ['RegionTwoChild']);
 
-  const s = (await expectStatus('POST', `${V3}/services`, { service: { type: 'volumev3', name: 'cinderv3', description: 'vol' } }, 201)).body.service;
+  const s = (await expectStatus('POST', `${V3}/services`, { service: { type: 'object-store', name: 'swift', description: 'objects' } }, 201)).body.service;
   assert.equal(s.enabled, true);
   await expectStatus('POST', `${V3}/services`, { service: { name: 'no-type' } }, 400);
-  assert.deepEqual((await admin.json('GET', `${V3}/services?type=volumev3`)).body.services.map((x: any) => x.id), [s.id]);
+  assert.deepEqual((await admin.json('GET', `${V3}/services?type=object-store`)).body.services.map((x: any) => x.id), [s.id]);
   const e = (await expectStatus('POST', `${V3}/endpoints`, {
-    endpoint: { service_id: s.id, interface: 'public', url: 'http://vol.example/v3/$(project_id)s', region_id: 'RegionTwoChild' },
+    endpoint: { service_id: s.id, interface: 'public', url: 'http://objects.example/v1/AUTH_$(project_id)s', region_id: 'RegionTwoChild' },
   }, 201)).body.endpoint;
   assert.equal(e.region, 'RegionTwoChild');
   for (const b of [
@@ -309,9 +309,9 @@ test('regions, services and endpoints', async () => {
 
   // The catalog of a new token shows it, with the project id substituted.
   const fresh = await login(cloud, 'admin');
-  const vol = fresh.body.token.catalog.find((x: any) => x.type === 'volumev3');
-  const pub = vol.endpoints.find((x: any) => x.interface === 'public');
-  assert.equal(pub.url, `http://vol.example/v3/${fresh.body.token.project.id}`);
+  const objects = fresh.body.token.catalog.find((x: any) => x.type === 'object-store');
+  const pub = objects.endpoints.find((x: any) => x.interface === 'public');
+  assert.equal(pub.url, `http://objects.example/v1/AUTH_${fresh.body.token.project.id}`);
   // Regions with endpoints cannot go.
   await expectStatus('DELETE', `${V3}/regions/RegionTwo`, undefined, 403);
   await expectStatus('DELETE', `${V3}/services/${s.id}`, undefined, 204);
@@ -319,7 +319,7 @@ test('regions, services and endpoints', async () => {
   await expectStatus('DELETE', `${V3}/regions/RegionTwo`, undefined, 204);
   await expectStatus('GET', `${V3}/regions/RegionTwoChild`, undefined, 404);
   const later = await login(cloud, 'admin');
-  assert.ok(!later.body.token.catalog.some((x: any) => x.type === 'volumev3'));
+  assert.ok(!later.body.token.catalog.some((x: any) => x.type === 'object-store'));
 });
 
 test('policy: members and readers', async () => {
