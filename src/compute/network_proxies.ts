@@ -218,6 +218,13 @@ async function routes(app: FastifyInstance, ctx: Context) {
     return reply.code(202).send();
   });
 
+  // ---- os-floating-ip-pools ----
+  app.get('/os-floating-ip-pools', async (req) => {
+    const api = proxy(req, ctx);
+    ctx.policy.authorize('os_compute_api:os-floating-ip-pools', req.auth!, scope(req));
+    return { floating_ip_pools: (await need(api.listFloatingIpPools).call(api, req.auth!)).map((name) => ({ name })) };
+  });
+
   // ---- os-floating-ips ----
   const floatingIps = async (req: FastifyRequest, api: NetworkApi) => need(api.listFloatingIpsFor).call(api, req.auth!, projectOf(req));
   app.get('/os-floating-ips', async (req) => {

@@ -110,6 +110,8 @@ export interface NetworkApi {
   createSecurityGroupRule?(auth: AuthContext, rule: Omit<SecurityGroupRuleInfo, 'id'>): Promise<SecurityGroupRuleInfo>;
   deleteSecurityGroupRule?(auth: AuthContext, id: string): Promise<void>;
   listFloatingIpsFor?(auth: AuthContext, projectId: string): Promise<FloatingIpInfo[]>;
+  /** os-floating-ip-pools: the names of the external networks the caller sees. */
+  listFloatingIpPools?(auth: AuthContext): Promise<string[]>;
   allocateFloatingIp?(auth: AuthContext, projectId: string, pool: string | null): Promise<FloatingIpInfo>;
   releaseFloatingIp?(auth: AuthContext, id: string): Promise<void>;
   associateFloatingIp?(auth: AuthContext, instanceId: string, address: string, fixedAddress: string | null): Promise<void>;

@@ -6,7 +6,7 @@ import type { Context, ServiceModule } from '../core/service.ts';
 import type { Migration } from '../core/db/migrate.ts';
 import { useErrorFormat } from '../core/http.ts';
 import { requireToken } from '../core/auth.ts';
-import { notFound } from '../core/errors.ts';
+import { ApiError, notFound } from '../core/errors.ts';
 import { NEUTRON_POLICY } from './policy.ts';
 import { PARTS } from './parts.ts';
 
@@ -71,6 +71,12 @@ export const network: ServiceModule = {
         const x = EXTENSIONS().find((e) => e.alias === (req.params as { alias: string }).alias);
         if (!x) throw notFound(`Extension with alias ${(req.params as { alias: string }).alias} does not exist`);
         return { extension: { ...x, links: [] } };
+      });
+      // No Neutron agents run here (the port groups are made in-process by the network driver), so
+      // the agent list is empty for everyone, as Neutron's is with none registered.
+      v2.get('/agents', async () => ({ agents: [] }));
+      v2.get('/agents/:id', async (req) => {
+        throw new ApiError(404, `Agent ${(req.params as { id: string }).id} could not be found.`, { name: 'AgentNotFound' });
       });
       for (const p of PARTS) await p.routes(v2, ctx);
     }, { prefix: '/v2.0' });

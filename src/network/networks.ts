@@ -28,17 +28,41 @@ const ATTRS = ['name', 'description', 'admin_state_up', 'shared', 'router:extern
   'provider:network_type', 'provider:physical_network', 'provider:segmentation_id', 'availability_zone_hints',
   'tenant_id', 'project_id', 'tags', 'dns_domain', 'is_default', 'qos_policy_id'];
 
+/** Run in a network delete's transaction before the in-use check (routers.ts: floating IPs). */
+export const networkDeleteHooks: ((t: Tx, networkId: string) => Promise<void>)[] = [];
+
 export const notFoundNetwork = (id: string) => neutronError(404, 'NetworkNotFound', `Network ${id} could not be found.`);
 
-/** SQL condition for the networks a caller sees: own, shared or external (admins: all). */
+/**
+ * RBAC policies (rbac.ts) grant networks to single projects and are what `shared` and
+ * `router:external` mean; the columns mirror the '*' policies, so queries read the columns and
+ * add the project grants through this hook.
+ */
+export const networkRbacHook: {
+  /** SQL condition with one `?` (a project): a policy (of that action, if given) grants it network `<alias>.id`. */
+  grantSql?: (alias: string, action?: 'access_as_shared') => string;
+  /** Per network: shared with that project or '*', external for anyone (the views' `shared`, `router:external`). */
+  flags?: (q: Queryable, ids: string[], projectId: string) => Promise<Map<string, { shared: boolean; external: boolean }>>;
+  /** After a create or an update of shared / router:external: the '*' policies follow (409 when others depend on them). */
+  sync?: (t: Tx, net: { id: string; project_id: string }, change: { shared?: boolean; external?: boolean }) => Promise<void>;
+  /** A network is deleted: its policies go with it. */
+  deleted?: (t: Tx, id: string) => Promise<void>;
+} = {};
+
+/** ` OR <grant>` for a visibility condition (one more `?`: the project), or '' without RBAC. */
+export const rbacGrant = (alias: string, action?: 'access_as_shared') => (networkRbacHook.grantSql ? ` OR ${networkRbacHook.grantSql(alias, action)}` : '');
+
+/** SQL condition for the networks a caller sees: own, shared, external or granted by RBAC (admins: all). */
 export function visibleNetworks(req: FastifyRequest, alias = 'n'): { sql: string; params: string[] } {
   const auth = req.auth!;
   if (isAdmin(auth)) return { sql: '1=1', params: [] };
-  return { sql: `(${alias}.project_id = ? OR ${alias}.shared = 1 OR ${alias}.router_external = 1)`, params: [auth.projectId ?? ''] };
+  const grant = rbacGrant(alias);
+  return { sql: `(${alias}.project_id = ? OR ${alias}.shared = 1 OR ${alias}.router_external = 1${grant})`, params: grant ? [auth.projectId ?? '', auth.projectId ?? ''] : [auth.projectId ?? ''] };
 }
 
-export async function networkView(q: Queryable, rows: any[], admin: boolean) {
+export async function networkView(q: Queryable, rows: any[], admin: boolean, projectId?: string) {
   const ids = rows.map((r) => r.id);
+  const granted = networkRbacHook.flags ? await networkRbacHook.flags(q, ids, projectId ?? '') : new Map<string, { shared: boolean; external: boolean }>();
   const subnets = new Map<string, string[]>();
   for (let i = 0; i < ids.length; i += 500) {
     const chunk = ids.slice(i, i + 500);
@@ -51,9 +75,9 @@ export async function networkView(q: Queryable, rows: any[], admin: boolean) {
   return rows.map((r) => {
     const v: Record<string, any> = {
       id: r.id, name: r.name, tenant_id: r.project_id, project_id: r.project_id, admin_state_up: bool(r.admin_state_up),
-      mtu: Number(r.mtu), status: r.status, subnets: subnets.get(r.id) ?? [], shared: bool(r.shared),
+      mtu: Number(r.mtu), status: r.status, subnets: subnets.get(r.id) ?? [], shared: bool(r.shared) || !!granted.get(r.id)?.shared,
       availability_zone_hints: fromJson(r.availability_zone_hints, []), availability_zones: ['nova'],
-      ipv4_address_scope: null, ipv6_address_scope: null, 'router:external': bool(r.router_external),
+      ipv4_address_scope: null, ipv6_address_scope: null, 'router:external': bool(r.router_external) || !!granted.get(r.id)?.external,
       description: r.description, port_security_enabled: bool(r.port_security_enabled), l2_adjacency: true,
       tags: tags.get(r.id) ?? [], created_at: neutronTime(r.created_at), updated_at: neutronTime(r.updated_at),
       revision_number: Number(r.revision_number),
@@ -74,8 +98,14 @@ export async function getNetworkRow(q: Queryable, id: string) {
 /** The network if the caller may see it, else 404 (Neutron hides what you may not see). */
 export async function findNetwork(ctx: Context, req: FastifyRequest, id: string, q: Queryable = ctx.db) {
   const r = await getNetworkRow(q, id);
-  if (!r || !canSee(req, r)) throw notFoundNetwork(id);
+  if (!r || !(canSee(req, r) || await grantedTo(q, id, req.auth!.projectId ?? ''))) throw notFoundNetwork(id);
   return r;
+}
+
+/** Whether an RBAC policy (of that action, if given) grants the project the network. */
+export async function grantedTo(q: Queryable, id: string, projectId: string, action?: 'access_as_shared') {
+  if (!networkRbacHook.grantSql) return false;
+  return !!(await q.get(`SELECT 1 FROM neutron_networks n WHERE n.id = ? AND ${networkRbacHook.grantSql('n', action)}`, [id, projectId]));
 }
 
 export function canSee(req: FastifyRequest, r: Record<string, any>) {
@@ -176,8 +206,12 @@ export const networks: NetworkPart = {
     app.post('/networks', async (req, reply) => {
       const body = req.body as any;
       if (body && Array.isArray(body.networks)) {
-        const out = [];
-        for (const n of body.networks) out.push(await createNetwork(ctx, req, { network: n }));
+        // All or nothing, as Neutron's bulk create.
+        const out = await ctx.db.tx(async (t) => {
+          const made = [];
+          for (const n of body.networks) made.push(await createNetwork(ctx, req, { network: n }, t));
+          return made;
+        });
         reply.code(201);
         return { networks: out };
       }
@@ -190,7 +224,7 @@ export const networks: NetworkPart = {
       const q = queryOf(req);
       const vis = visibleNetworks(req);
       const rows = await ctx.db.all(`SELECT * FROM neutron_networks n WHERE ${vis.sql}`, vis.params);
-      const views = await networkView(ctx.db, rows, isAdmin(req.auth!));
+      const views = await networkView(ctx.db, rows, isAdmin(req.auth!), req.auth!.projectId);
       return listResponse('networks', views, q, collectionUrl(ctx, 'networks'), {
         custom: {
           ...TAG_FILTERS,
@@ -202,8 +236,10 @@ export const networks: NetworkPart = {
 
     app.get<{ Params: { id: string } }>('/networks/:id', async (req) => {
       const r = await findNetwork(ctx, req, req.params.id);
-      authorize(ctx, req, 'get_network', r);
-      const [v] = await networkView(ctx.db, [r], isAdmin(req.auth!));
+      // Who may see it was decided above: shared, external and RBAC-granted networks are readable
+      // by the projects that see them (Neutron's rule:shared / rule:external in get_network).
+      authorize(ctx, req, 'get_network', { ...r, project_id: isAdmin(req.auth!) ? r.project_id : req.auth!.projectId });
+      const [v] = await networkView(ctx.db, [r], isAdmin(req.auth!), req.auth!.projectId);
       return { network: showFields(v, queryOf(req)) };
     });
 
@@ -230,7 +266,7 @@ export const networks: NetworkPart = {
         if (r.mtu !== undefined) set.mtu = intAttr(r, 'mtu');
         if (r.shared !== undefined) {
           const shared = boolAttr(r, 'shared');
-          if (!shared && bool(cur.shared)) {
+          if (!shared && bool(cur.shared) && !networkRbacHook.sync) {
             const foreign = await t.get("SELECT 1 FROM neutron_ports WHERE network_id = ? AND project_id <> ? AND device_owner NOT LIKE 'network:%'", [id, cur.project_id]);
             if (foreign) throw neutronError(409, 'InvalidSharedSetting', `Unable to reconfigure sharing settings for network ${id}. Multiple tenants are using it.`);
           }
@@ -240,8 +276,11 @@ export const networks: NetworkPart = {
         const keys = Object.keys(set);
         await t.run(`UPDATE neutron_networks SET ${keys.map((k) => `${k} = ?`).join(', ')}${keys.length ? ', ' : ''}revision_number = revision_number + 1, updated_at = ? WHERE id = ?`,
           [...keys.map((k) => set[k] as any), nowIso(), id]);
+        if ('shared' in set || 'router_external' in set) {
+          await networkRbacHook.sync?.(t, { id, project_id: cur.project_id }, { shared: 'shared' in set ? set.shared === 1 : undefined, external: 'router_external' in set ? set.router_external === 1 : undefined });
+        }
       });
-      const [v] = await networkView(ctx.db, [await getNetworkRow(ctx.db, id)], isAdmin(req.auth!));
+      const [v] = await networkView(ctx.db, [await getNetworkRow(ctx.db, id)], isAdmin(req.auth!), req.auth!.projectId);
       return { network: v };
     });
 
@@ -252,6 +291,8 @@ export const networks: NetworkPart = {
         authorize(ctx, req, 'delete_network', cur);
         checkRevision(req, Number(cur.revision_number));
         await t.lock(`network:${id}`);
+        // What other parts let go of with the network (unassociated floating IPs), or refuse.
+        for (const h of networkDeleteHooks) await h(t, id);
         // Ports Neutron owns itself (DHCP) go with the network; any other port keeps it in use.
         const inUse = await t.get("SELECT id FROM neutron_ports WHERE network_id = ? AND device_owner <> 'network:dhcp'", [id]);
         if (inUse) throw neutronError(409, 'NetworkInUse', `Unable to complete operation on network ${id}. There are one or more ports still in use on the network.`);
@@ -260,6 +301,7 @@ export const networks: NetworkPart = {
         for (const s of await t.all('SELECT id FROM neutron_subnets WHERE network_id = ?', [id])) await t.run("DELETE FROM neutron_tags WHERE resource_type = 'subnets' AND resource_id = ?", [s.id]);
         await t.run('DELETE FROM neutron_subnets WHERE network_id = ?', [id]);
         await t.run("DELETE FROM neutron_tags WHERE resource_type = 'networks' AND resource_id = ?", [id]);
+        await networkRbacHook.deleted?.(t, id);
         await t.run('DELETE FROM neutron_networks WHERE id = ?', [id]);
         await ctx.tasks.enqueue(t, 'network.unrealize', { networkId: id }, { resourceId: `network:${id}` });
       });
@@ -268,7 +310,7 @@ export const networks: NetworkPart = {
   },
 };
 
-async function createNetwork(ctx: Context, req: FastifyRequest, body: unknown) {
+async function createNetwork(ctx: Context, req: FastifyRequest, body: unknown, q: Queryable = ctx.db) {
   const r = resourceBody(body, 'network');
   onlyAttributes(r, ATTRS);
   validateCommon(r);
@@ -282,7 +324,7 @@ async function createNetwork(ctx: Context, req: FastifyRequest, body: unknown) {
   }
   const id = uuid();
   const now = nowIso();
-  await ctx.db.tx(async (t) => {
+  await q.tx(async (t) => {
     await enforceQuota(t, project, 'network', 1);
     const seg = await segmentFor(t, r);
     await t.run(`INSERT INTO neutron_networks (id, project_id, name, description, admin_state_up, status, shared, router_external, mtu,
@@ -293,8 +335,11 @@ async function createNetwork(ctx: Context, req: FastifyRequest, body: unknown) {
       boolAttr(r, 'port_security_enabled') === false ? 0 : 1, seg.type, seg.physnet, seg.segId,
       toJson(r.availability_zone_hints ?? []), now, now,
     ]);
+    if (boolAttr(r, 'shared') || boolAttr(r, 'router:external')) {
+      await networkRbacHook.sync?.(t, { id, project_id: project }, { shared: boolAttr(r, 'shared') || undefined, external: boolAttr(r, 'router:external') || undefined });
+    }
     await ctx.tasks.enqueue(t, 'network.realize', { networkId: id }, { resourceId: `network:${id}` });
   });
-  const [v] = await networkView(ctx.db, [await getNetworkRow(ctx.db, id)], isAdmin(req.auth!));
+  const [v] = await networkView(q, [await getNetworkRow(q, id)], isAdmin(req.auth!), req.auth!.projectId);
   return v;
 }

@@ -12,7 +12,7 @@ import { ApiError, badRequest, conflict, notFound } from '../core/errors.ts';
 import { nowIso } from '../core/ids.ts';
 import type { AllocateRequest, InstanceVif, NetworkApi, RequestedNetwork, SecurityGroupRef } from './api.ts';
 import type { NetworkPart } from './index.ts';
-import { portGroupOf } from './networks.ts';
+import { grantedTo, portGroupOf, rbacGrant } from './networks.ts';
 import { createPortTx, deletePortTx, securityGroupHook } from './ports.ts';
 import { parseCidr, parseIp, cidrContains } from './ip.ts';
 
@@ -20,6 +20,9 @@ import { parseCidr, parseIp, cidrContains } from './ip.ts';
 export const novaHooks: {
   floatingIpsForPorts?: (q: Queryable, portIds: string[]) => Promise<Map<string, string[]>>;
   groupsOf?: (q: Queryable, ids: string[]) => Promise<Map<string, SecurityGroupRef>>;
+  /** Nova's deprecated proxies, from the security-group and router parts. */
+  securityGroupProxy?: Partial<NetworkApi>;
+  floatingIpProxy?: Partial<NetworkApi>;
 } = {};
 
 const admin = (a: AuthContext) => a.roles.includes('admin');
@@ -32,7 +35,8 @@ function portIdFor(instanceId: string, index: number): string {
 
 /** The networks a project may boot on without naming one: its own and shared ones, not external. */
 async function usableNetworks(q: Queryable, projectId: string) {
-  return q.all("SELECT * FROM neutron_networks WHERE (project_id = ? OR shared = 1) AND router_external = 0 ORDER BY created_at, id", [projectId]);
+  const grant = rbacGrant('n', 'access_as_shared');
+  return q.all(`SELECT * FROM neutron_networks n WHERE (n.project_id = ? OR n.shared = 1${grant}) AND n.router_external = 0 ORDER BY n.created_at, n.id`, grant ? [projectId, projectId] : [projectId]);
 }
 
 /** Resolves [] / {} / 'auto' to the one usable network, as Nova does; null when there is none. */
@@ -51,7 +55,7 @@ export function createNetworkApi(ctx: Context): NetworkApi {
 
   async function checkNetwork(auth: AuthContext, projectId: string, id: string) {
     const n = await db.get('SELECT * FROM neutron_networks WHERE id = ?', [id]);
-    if (!n || !(admin(auth) || n.project_id === projectId || bool(n.shared))) throw badRequest(`Network ${id} could not be found.`);
+    if (!n || !(admin(auth) || n.project_id === projectId || bool(n.shared) || await grantedTo(db, id, projectId, 'access_as_shared'))) throw badRequest(`Network ${id} could not be found.`);
     if (!(await db.get('SELECT 1 FROM neutron_subnets WHERE network_id = ?', [id]))) throw badRequest(`Network ${id} requires a subnet in order to boot instances on.`);
     return n;
   }
@@ -202,7 +206,10 @@ export function createNetworkApi(ctx: Context): NetworkApi {
         r = { ...r, networkId: id };
       }
       if (r.networkId) await portGroupOf(ctx, r.networkId);
-      const portId = await plugOne(req, r, null);
+      // Neutron's errors reach Nova's caller in Nova's format; an exhausted subnet is Nova's NoMoreFixedIps (400).
+      const portId = await plugOne(req, r, null).catch((e) => {
+        throw e instanceof ApiError && e.extra.name ? new ApiError(e.extra.name === 'IpAddressGenerationFailure' ? 400 : e.status, e.message) : e;
+      });
       const v = ((await vifs(db, [req.instanceId])).get(req.instanceId) ?? []).find((x) => x.portId === portId)!;
       if (!v.portGroup) v.portGroup = await portGroupOf(ctx, v.networkId);
       return v;
@@ -268,10 +275,33 @@ export function createNetworkApi(ctx: Context): NetworkApi {
     async listNetworksFor(auth) {
       const rows = admin(auth)
         ? await db.all('SELECT id, name FROM neutron_networks ORDER BY created_at, id')
-        : await db.all('SELECT id, name FROM neutron_networks WHERE project_id = ? OR shared = 1 OR router_external = 1 ORDER BY created_at, id', [auth.projectId ?? '']);
+        : await db.all(`SELECT id, name FROM neutron_networks n WHERE project_id = ? OR shared = 1 OR router_external = 1${rbacGrant('n')} ORDER BY created_at, id`,
+          rbacGrant('n') ? [auth.projectId ?? '', auth.projectId ?? ''] : [auth.projectId ?? '']);
       return rows.map((r) => ({ id: r.id, name: r.name }));
     },
+
+    // Looked up at call time: the parts that own groups and floating IPs register them in init.
+    listSecurityGroupsFor: (...a) => proxied('securityGroupProxy', 'listSecurityGroupsFor')(...a),
+    getSecurityGroup: (...a) => proxied('securityGroupProxy', 'getSecurityGroup')(...a),
+    createSecurityGroup: (...a) => proxied('securityGroupProxy', 'createSecurityGroup')(...a),
+    updateSecurityGroup: (...a) => proxied('securityGroupProxy', 'updateSecurityGroup')(...a),
+    deleteSecurityGroup: (...a) => proxied('securityGroupProxy', 'deleteSecurityGroup')(...a),
+    createSecurityGroupRule: (...a) => proxied('securityGroupProxy', 'createSecurityGroupRule')(...a),
+    deleteSecurityGroupRule: (...a) => proxied('securityGroupProxy', 'deleteSecurityGroupRule')(...a),
+    listFloatingIpsFor: (...a) => proxied('floatingIpProxy', 'listFloatingIpsFor')(...a),
+    listFloatingIpPools: (...a) => proxied('floatingIpProxy', 'listFloatingIpPools')(...a),
+    allocateFloatingIp: (...a) => proxied('floatingIpProxy', 'allocateFloatingIp')(...a),
+    releaseFloatingIp: (...a) => proxied('floatingIpProxy', 'releaseFloatingIp')(...a),
+    associateFloatingIp: (...a) => proxied('floatingIpProxy', 'associateFloatingIp')(...a),
+    disassociateFloatingIp: (...a) => proxied('floatingIpProxy', 'disassociateFloatingIp')(...a),
   };
+}
+
+/** A proxy method a part registered in novaHooks (404 as Nova's when the part is absent). */
+function proxied<K extends keyof NetworkApi>(hook: 'securityGroupProxy' | 'floatingIpProxy', name: K): (...a: any[]) => any {
+  const fn = novaHooks[hook]?.[name] as ((...a: any[]) => any) | undefined;
+  if (!fn) throw notFound('The resource could not be found.');
+  return fn;
 }
 
 /** The part that registers the NetworkApi for Nova (ctx.services.network) and its column. */

@@ -8,5 +8,8 @@ import { tags } from './tags.ts';
 import { novaNetwork } from './nova.ts';
 import { securityGroups } from './security_groups.ts';
 import { routers } from './routers.ts';
+import { subnetpools } from './subnetpools.ts';
+import { rbac } from './rbac.ts';
+import { availabilityZones } from './availability_zones.ts';
 
-export const PARTS: NetworkPart[] = [quotas, networks, subnets, ports, tags, securityGroups, routers, novaNetwork];
+export const PARTS: NetworkPart[] = [quotas, networks, subnets, ports, tags, securityGroups, routers, novaNetwork, subnetpools, rbac, availabilityZones];

@@ -60,4 +60,22 @@ export const NEUTRON_POLICY: Record<string, string> = {
 
   get_tags: reader,
   update_tags: member,
+
+  create_subnetpool: member,
+  'create_subnetpool:shared': admin,
+  'create_subnetpool:is_default': admin,
+  get_subnetpool: reader,
+  update_subnetpool: member,
+  'update_subnetpool:is_default': admin,
+  delete_subnetpool: member,
+
+  create_rbac_policy: member,
+  // Checked only when the target is '*' (Neutron's restrict_wildcard).
+  'create_rbac_policy:target_tenant': admin,
+  get_rbac_policy: reader,
+  update_rbac_policy: member,
+  'update_rbac_policy:target_tenant': admin,
+  delete_rbac_policy: member,
+
+  get_availability_zone: reader,
 };

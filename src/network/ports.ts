@@ -102,11 +102,14 @@ export async function createPortTx(t: Tx, p: PortInput, id = uuid()): Promise<st
     VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`, [
     id, p.projectId, p.networkId, p.name ?? '', p.description ?? '', mac, adminUp ? 1 : 0, statusFor(owner, host, adminUp),
     p.deviceId ?? '', owner, host, p.vnicType ?? 'normal', toJson(p.bindingProfile ?? {}), portSecurity ? 1 : 0, toJson(groups),
-    toJson(p.allowedAddressPairs ?? []), toJson(p.extraDhcpOpts ?? []), p.novaOwned ? 1 : 0, p.novaTag ?? null, now, now,
+    toJson(withMac(p.allowedAddressPairs ?? [], mac)), toJson(p.extraDhcpOpts ?? []), p.novaOwned ? 1 : 0, p.novaTag ?? null, now, now,
   ]);
   await storeAllocations(t, id, p.networkId, ips);
   return id;
 }
+
+/** Address pairs without a MAC are for the port's own MAC (Neutron fills it in). */
+const withMac = (pairs: { ip_address: string; mac_address?: string }[], mac: string) => pairs.map((a) => ({ ip_address: a.ip_address, mac_address: a.mac_address ?? mac }));
 
 /** What other parts do when a port goes (floating IPs let go of it). */
 export const portHooks: { beforeDelete: ((t: Tx, portId: string) => Promise<void>)[] } = { beforeDelete: [] };
@@ -260,6 +263,7 @@ export const ports: NetworkPart = {
     { alias: 'standard-attr-description', name: 'standard-attr-description', description: 'Extension to add descriptions to standard attributes', updated: '2016-02-10T10:00:00-00:00' },
     { alias: 'revision-if-match', name: 'If-Match constraints based on revision_number', description: 'Extension indicating that If-Match based on revision_number is supported.', updated: '2016-12-11T00:00:00-00:00' },
     { alias: 'pagination', name: 'Pagination support', description: 'Extension that indicates that pagination is enabled.', updated: '2016-06-12T00:00:00-00:00' },
+    { alias: 'ip-substring-filtering', name: 'IP address substring filtering', description: 'Provides IP address substring filtering when listing ports', updated: '2017-11-28T09:00:00-00:00' },
     { alias: 'sorting', name: 'Sorting support', description: 'Extension that indicates that sorting is enabled.', updated: '2016-06-12T00:00:00-00:00' },
   ],
   async routes(app: FastifyInstance, ctx: Context) {
@@ -351,10 +355,10 @@ export const ports: NetworkPart = {
         if (input.portSecurityEnabled !== undefined) set.port_security_enabled = portSecurity ? 1 : 0;
         const pairs = input.allowedAddressPairs ?? fromJson(cur.allowed_address_pairs, []);
         if (pairs.length && !portSecurity) throw neutronError(409, 'AddressPairAndPortSecurityRequired', 'Port Security must be enabled in order to have allowed address pairs on a port.');
-        if (input.allowedAddressPairs !== undefined) set.allowed_address_pairs = toJson(input.allowedAddressPairs);
+        if (input.allowedAddressPairs !== undefined) set.allowed_address_pairs = toJson(withMac(input.allowedAddressPairs, (set.mac_address as string | undefined) ?? cur.mac_address));
         if (input.extraDhcpOpts !== undefined) set.extra_dhcp_opts = toJson(mergeDhcpOpts(fromJson(cur.extra_dhcp_opts, []), input.extraDhcpOpts));
         if (input.securityGroups !== undefined) {
-          if (input.securityGroups.length && !portSecurity) throw neutronError(409, 'PortSecurityAndIPRequiredForSecurityGroups', 'Port security must be enabled and port must have an IP address in order to use security groups.');
+          if (input.securityGroups.length && !portSecurity) throw neutronError(400, 'PortSecurityAndIPRequiredForSecurityGroups', 'Port security must be enabled and port must have an IP address in order to use security groups.');
           const ids = input.securityGroups.length ? (securityGroupHook.resolve ? await securityGroupHook.resolve(t, cur.project_id, input.securityGroups) : (() => { throw neutronError(404, 'SecurityGroupNotFound', `Security group ${input.securityGroups![0]} does not exist`); })()) : [];
           set.security_groups = toJson(ids);
         } else if (input.portSecurityEnabled === false && fromJson<string[]>(cur.security_groups, []).length) {

@@ -57,6 +57,12 @@ export const quotas: NetworkPart = {
   ],
   async routes(app: FastifyInstance, ctx: Context) {
     const own = (req: any, project: string, action: string) => authorize(ctx, req, action, { project_id: project });
+    const details = async (project: string) => {
+      const l = await limits(ctx.db, project);
+      const out: Record<string, unknown> = {};
+      for (const [k, r] of RESOURCES) out[k] = { limit: l[k], used: await r.count(ctx.db, project), reserved: 0 };
+      return out;
+    };
     app.get('/quotas', async (req) => {
       authorize(ctx, req, 'get_quota', { project_id: '' });
       const rows = await ctx.db.all('SELECT DISTINCT project_id FROM neutron_quotas');
@@ -66,14 +72,16 @@ export const quotas: NetworkPart = {
       own(req, req.params.project, 'get_quota');
       const out: Record<string, unknown> = {};
       for (const [k, r] of RESOURCES) out[k] = r.default;
-      return { quota: { ...out, project_id: req.params.project, tenant_id: req.params.project } };
+      return { quota: out };
+    });
+    // Neutron's routes take a format suffix; tempest asks for details.json.
+    app.get<{ Params: { project: string } }>('/quotas/:project/details.json', async (req) => {
+      own(req, req.params.project, 'get_quota');
+      return { quota: await details(req.params.project) };
     });
     app.get<{ Params: { project: string } }>('/quotas/:project/details', async (req) => {
       own(req, req.params.project, 'get_quota');
-      const l = await limits(ctx.db, req.params.project);
-      const out: Record<string, unknown> = {};
-      for (const [k, r] of RESOURCES) out[k] = { limit: l[k], used: await r.count(ctx.db, req.params.project), reserved: 0 };
-      return { quota: out };
+      return { quota: await details(req.params.project) };
     });
     app.get<{ Params: { project: string } }>('/quotas/:project', async (req) => {
       own(req, req.params.project, 'get_quota');

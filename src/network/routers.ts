@@ -6,7 +6,9 @@ import type { FastifyInstance, FastifyRequest } from 'fastify';
 import type { Context } from '../core/service.ts';
 import type { Queryable, Tx } from '../core/db/index.ts';
 import { bool, fromJson, toJson } from '../core/db/index.ts';
-import { badRequest } from '../core/errors.ts';
+import { ApiError, badRequest, conflict, forbidden, notFound } from '../core/errors.ts';
+import type { AuthContext } from '../core/auth.ts';
+import type { FloatingIpInfo, NetworkApi } from './api.ts';
 import { uuid, nowIso } from '../core/ids.ts';
 import type { NetworkPart } from './index.ts';
 import { neutronTime } from './db.ts';
@@ -14,7 +16,7 @@ import {
   authorize, boolAttr, checkRevision, collectionUrl, isAdmin, neutronError, onlyAttributes, ownerOf, resourceBody, str,
   tagsOf, TAG_FILTERS,
 } from './common.ts';
-import { getNetworkRow, notFoundNetwork } from './networks.ts';
+import { getNetworkRow, networkDeleteHooks, notFoundNetwork } from './networks.ts';
 import { createPortTx, deletePortTx, findPort, portHooks } from './ports.ts';
 import { parseFixedIps } from './ipam.ts';
 import { listResponse, queryOf, showFields } from './query.ts';
@@ -158,6 +160,104 @@ async function findFip(ctx: Context, req: FastifyRequest, id: string, q: Queryab
   return r;
 }
 
+type FloatingIpProxy = Required<Pick<NetworkApi, 'listFloatingIpsFor' | 'listFloatingIpPools' | 'allocateFloatingIp' | 'releaseFloatingIp' | 'associateFloatingIp' | 'disassociateFloatingIp'>>;
+
+/**
+ * What Nova's deprecated os-floating-ips proxy and the addFloatingIp/removeFloatingIp actions
+ * need, as nova/network/neutron.py does it: pools are external networks (by name or id), the
+ * caller's project's floating IPs, errors in Nova's terms.
+ */
+function floatingIpProxy(ctx: Context): FloatingIpProxy {
+  const db = ctx.db;
+  const asReq = (auth: AuthContext) => ({ auth }) as FastifyRequest;
+  const infos = async (q: Queryable, rows: any[]): Promise<FloatingIpInfo[]> => {
+    const out: FloatingIpInfo[] = [];
+    for (const f of rows) {
+      const net = await q.get('SELECT name FROM neutron_networks WHERE id = ?', [f.floating_network_id]);
+      const port = f.port_id ? await q.get('SELECT device_id, device_owner FROM neutron_ports WHERE id = ?', [f.port_id]) : null;
+      out.push({
+        id: f.id, address: f.floating_ip_address, pool: net?.name ?? f.floating_network_id, fixedAddress: f.fixed_ip_address ?? null,
+        instanceId: port && String(port.device_owner).startsWith('compute:') ? port.device_id : null,
+      });
+    }
+    return out;
+  };
+  const byAddress = async (q: Queryable, auth: AuthContext, address: string) => {
+    const f = await q.get('SELECT * FROM neutron_floatingips WHERE floating_ip_address = ?', [address]);
+    if (!f || !(isAdmin(auth) || f.project_id === auth.projectId)) throw notFound(`Floating IP not found for address ${address}.`);
+    return f;
+  };
+  return {
+    async listFloatingIpsFor(auth, projectId) {
+      return infos(db, await db.all('SELECT * FROM neutron_floatingips WHERE project_id = ? ORDER BY created_at, id', [projectId]));
+    },
+    async listFloatingIpPools() {
+      return (await db.all('SELECT name FROM neutron_networks WHERE router_external = 1 ORDER BY created_at, id')).map((n) => n.name as string);
+    },
+    async allocateFloatingIp(auth, projectId, pool) {
+      ctx.policy.authorize('create_floatingip', auth, { project_id: projectId, tenant_id: projectId });
+      const id = uuid();
+      await db.tx(async (t) => {
+        const ext = await t.all('SELECT * FROM neutron_networks WHERE router_external = 1 ORDER BY created_at, id');
+        // No pool named: Nova's default pool ("nova"), or the one external network there is.
+        const net = pool === null
+          ? ext.find((n) => n.name === 'nova') ?? (ext.length === 1 ? ext[0] : undefined)
+          : ext.find((n) => n.id === pool) ?? ext.find((n) => n.name === pool);
+        if (!net) throw notFound(pool === null ? 'No default floating IP pool is configured.' : `Floating IP pool not found.`);
+        try {
+          await enforceQuota(t, projectId, 'floatingip', 1);
+        } catch (e) { throw e instanceof ApiError && e.status === 409 ? forbidden('Maximum number of floating IPs exceeded') : e; }
+        let portId: string;
+        try {
+          portId = await createPortTx(t, { projectId: '', networkId: net.id, deviceId: id, deviceOwner: 'network:floatingip' });
+        } catch (e) { throw e instanceof ApiError && e.status === 409 ? notFound(`No more floating IPs in pool ${net.name}.`) : e; }
+        const addr = (await t.get('SELECT ip_address FROM neutron_ipallocations WHERE port_id = ? ORDER BY ip_address', [portId]))?.ip_address;
+        if (!addr) throw notFound(`No more floating IPs in pool ${net.name}.`);
+        const now = nowIso();
+        await t.run(`INSERT INTO neutron_floatingips (id, project_id, floating_network_id, floating_ip_address, floating_port_id, description, created_at, updated_at)
+          VALUES (?, ?, ?, ?, ?, '', ?, ?)`, [id, projectId, net.id, addr, portId, now, now]);
+      });
+      return (await infos(db, [await db.get('SELECT * FROM neutron_floatingips WHERE id = ?', [id])]))[0];
+    },
+    async releaseFloatingIp(auth, id) {
+      await db.tx(async (t) => {
+        const f = await t.get('SELECT * FROM neutron_floatingips WHERE id = ?', [id]);
+        if (!f || !(isAdmin(auth) || f.project_id === auth.projectId)) throw notFound(`Floating IP not found for ID ${id}`);
+        ctx.policy.authorize('delete_floatingip', auth, { project_id: f.project_id, tenant_id: f.project_id });
+        await deletePortTx(t, f.floating_port_id);
+        await t.run("DELETE FROM neutron_tags WHERE resource_type = 'floatingips' AND resource_id = ?", [f.id]);
+        await t.run('DELETE FROM neutron_floatingips WHERE id = ?', [f.id]);
+      });
+    },
+    async associateFloatingIp(auth, instanceId, address, fixedAddress) {
+      await db.tx(async (t) => {
+        const f = await byAddress(t, auth, address);
+        ctx.policy.authorize('update_floatingip', auth, { project_id: f.project_id, tenant_id: f.project_id });
+        const ips = await t.all(`SELECT a.port_id, a.ip_address FROM neutron_ports p JOIN neutron_ipallocations a ON a.port_id = p.id
+          WHERE p.device_id = ? AND p.device_owner LIKE 'compute:%' ORDER BY COALESCE(p.nova_index, 1000000), p.created_at, a.ip_address`, [instanceId]);
+        if (!ips.length) throw badRequest('No fixed IPs associated to instance');
+        const chosen = fixedAddress !== null ? ips.find((a) => a.ip_address === fixedAddress) : ips.find((a) => parseIp(a.ip_address)?.version === 4);
+        if (!chosen) throw badRequest(fixedAddress !== null ? 'Specified fixed address not assigned to instance' : 'Unable to associate floating IP: the instance has no IPv4 address.');
+        let a: { portId: string; fixed: string; routerId: string };
+        try {
+          a = await associationFor(ctx, asReq(auth), t, f, chosen.port_id, chosen.ip_address);
+        } catch (e) { throw e instanceof ApiError ? badRequest(`Unable to associate floating IP ${address} to fixed IP ${chosen.ip_address} for instance ${instanceId}. ${e.message}`) : e; }
+        await t.run('UPDATE neutron_floatingips SET port_id = ?, fixed_ip_address = ?, router_id = ?, revision_number = revision_number + 1, updated_at = ? WHERE id = ?',
+          [a.portId, a.fixed, a.routerId, nowIso(), f.id]);
+      });
+    },
+    async disassociateFloatingIp(auth, instanceId, address) {
+      await db.tx(async (t) => {
+        const f = await byAddress(t, auth, address);
+        const port = f.port_id ? await t.get('SELECT device_id FROM neutron_ports WHERE id = ?', [f.port_id]) : null;
+        if (!port || port.device_id !== instanceId) throw conflict(`Floating IP ${address} is not associated with instance ${instanceId}.`);
+        ctx.policy.authorize('update_floatingip', auth, { project_id: f.project_id, tenant_id: f.project_id });
+        await t.run('UPDATE neutron_floatingips SET port_id = NULL, fixed_ip_address = NULL, router_id = NULL, revision_number = revision_number + 1, updated_at = ? WHERE id = ?', [nowIso(), f.id]);
+      });
+    },
+  };
+}
+
 export const routers: NetworkPart = {
   migrations: [{
     id: 'network-110-routers',
@@ -201,6 +301,7 @@ export const routers: NetworkPart = {
   async init(ctx) {
     TAGGABLE.set('routers', { find: findRouter, table: 'neutron_routers' });
     TAGGABLE.set('floatingips', { find: findFip, table: 'neutron_floatingips' });
+    novaHooks.floatingIpProxy = floatingIpProxy(ctx);
     novaHooks.floatingIpsForPorts = async (q, portIds) => {
       const out = new Map<string, string[]>();
       for (let i = 0; i < portIds.length; i += 500) {
@@ -212,6 +313,16 @@ export const routers: NetworkPart = {
       }
       return out;
     };
+    // An external network goes with its unassociated floating IPs; an associated one keeps it in use.
+    networkDeleteHooks.push(async (t, networkId) => {
+      const fips = await t.all('SELECT id, port_id, floating_port_id FROM neutron_floatingips WHERE floating_network_id = ?', [networkId]);
+      if (fips.some((f) => f.port_id)) throw neutronError(409, 'NetworkInUse', `Unable to complete operation on network ${networkId}. There are one or more floating IPs associated on the network.`);
+      for (const f of fips) {
+        await deletePortTx(t, f.floating_port_id);
+        await t.run("DELETE FROM neutron_tags WHERE resource_type = 'floatingips' AND resource_id = ?", [f.id]);
+        await t.run('DELETE FROM neutron_floatingips WHERE id = ?', [f.id]);
+      }
+    });
     // A deleted port takes its floating IP associations with it (the floating IPs stay, DOWN).
     portHooks.beforeDelete.push(async (t, portId) => {
       await t.run('UPDATE neutron_floatingips SET port_id = NULL, fixed_ip_address = NULL, router_id = NULL, revision_number = revision_number + 1, updated_at = ? WHERE port_id = ?', [nowIso(), portId]);
@@ -356,6 +467,15 @@ export const routers: NetworkPart = {
           throw neutronError(404, 'RouterInterfaceNotFoundForSubnet', `Router ${router.id} has no interface on subnet ${b.subnet_id}`);
         }
         if (b.subnet_id && b.port_id && hit.id !== b.subnet_id) throw neutronError(409, 'SubnetMismatchForPort', `Subnet ${b.subnet_id} does not match port ${b.port_id}.`);
+        // Extra routes whose nexthop only this interface reaches keep it.
+        const remaining = attached.filter((a) => a.port_id !== hit.port_id).map((a) => parseCidr(a.cidr)!);
+        const gone = parseCidr(hit.cidr)!;
+        for (const route of fromJson<{ destination: string; nexthop: string }[]>(router.routes, [])) {
+          const hop = parseIp(route.nexthop);
+          if (hop && gone.version === hop.version && cidrContains(gone, hop.value) && !remaining.some((c) => c.version === hop.version && cidrContains(c, hop.value))) {
+            throw neutronError(409, 'RouterInterfaceInUseByRoute', `Router interface for subnet ${hit.id} on router ${router.id} cannot be deleted, as it is required by one or more routes.`);
+          }
+        }
         const inUse = await t.get(`SELECT f.id FROM neutron_floatingips f JOIN neutron_ipallocations a ON a.port_id = f.port_id AND a.ip_address = f.fixed_ip_address
           WHERE f.router_id = ? AND a.subnet_id = ?`, [router.id, hit.id]);
         if (inUse) throw neutronError(409, 'RouterInterfaceInUseByFloatingIP', `Router interface for subnet ${hit.id} on router ${router.id} cannot be deleted, as it is required by one or more floating IPs.`);

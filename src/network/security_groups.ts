@@ -5,7 +5,9 @@ import type { FastifyInstance, FastifyRequest } from 'fastify';
 import type { Context } from '../core/service.ts';
 import type { Queryable, Tx } from '../core/db/index.ts';
 import { bool, isUniqueViolation } from '../core/db/index.ts';
-import { badRequest } from '../core/errors.ts';
+import { ApiError, badRequest, forbidden, notFound } from '../core/errors.ts';
+import type { AuthContext } from '../core/auth.ts';
+import type { NetworkApi, SecurityGroupInfo } from './api.ts';
 import { uuid, nowIso } from '../core/ids.ts';
 import type { NetworkPart } from './index.ts';
 import { neutronTime } from './db.ts';
@@ -95,7 +97,7 @@ async function ruleViews(q: Queryable, rows: any[]) {
     ethertype: r.ethertype, protocol: r.protocol, port_range_min: r.port_range_min === null ? null : Number(r.port_range_min),
     port_range_max: r.port_range_max === null ? null : Number(r.port_range_max), remote_ip_prefix: r.remote_ip_prefix,
     remote_group_id: r.remote_group_id, remote_address_group_id: null,
-    normalized_cidr: r.remote_ip_prefix ?? null, description: r.description,
+    normalized_cidr: r.remote_ip_prefix ? formatCidr(parseCidr(r.remote_ip_prefix)!) : null, description: r.description,
     created_at: neutronTime(r.created_at), updated_at: neutronTime(r.updated_at), revision_number: Number(r.revision_number),
     belongs_to_default_sg: bool(r.is_default),
   }));
@@ -150,8 +152,8 @@ function parseRule(r: Record<string, any>): Rule {
       throw neutronError(400, 'SecurityGroupInvalidPortRange', 'For TCP/UDP protocols, port_range_min must be <= port_range_max');
     }
   } else if (protoNum !== null && ICMP_PROTOCOLS.includes(protoNum)) {
-    if (min !== null && (min < 0 || min > 255)) throw neutronError(400, 'SecurityGroupInvalidIcmpValue', `Invalid value for ICMP port_range_min(type): ${min}. It must be 0 to 255.`);
-    if (max !== null && (max < 0 || max > 255)) throw neutronError(400, 'SecurityGroupInvalidIcmpValue', `Invalid value for ICMP port_range_max(code): ${max}. It must be 0 to 255.`);
+    if (min !== null && (min < 0 || min > 255)) throw neutronError(400, 'SecurityGroupInvalidIcmpValue', `Invalid value for ICMP type (port_range_min) ${min}. It must be 0 to 255.`);
+    if (max !== null && (max < 0 || max > 255)) throw neutronError(400, 'SecurityGroupInvalidIcmpValue', `Invalid value for ICMP code (port_range_max) ${max}. It must be 0 to 255.`);
     if (min === null && max !== null) throw neutronError(400, 'SecurityGroupMissingIcmpType', `ICMP code (port-range-max) ${max} is provided but ICMP type (port-range-min) is missing.`);
   } else if (min !== null || max !== null) {
     throw neutronError(400, 'SecurityGroupInvalidProtocolForPortRange', `Invalid protocol ${protocol} for port range, only supported for TCP, UDP, UDPLITE, SCTP, DCCP and ICMP protocols`);
@@ -161,12 +163,141 @@ function parseRule(r: Record<string, any>): Rule {
     const c = typeof r.remote_ip_prefix === 'string' ? parseCidr(r.remote_ip_prefix) : null;
     if (!c) throw badRequest(`Invalid input for remote_ip_prefix. Reason: '${r.remote_ip_prefix}' is not a valid IP subnet.`);
     if ((c.version === 4) !== (ethertype === 'IPv4')) throw neutronError(400, 'SecurityGroupRuleParameterConflict', `Conflicting value ethertype ${ethertype} for CIDR ${r.remote_ip_prefix}`);
-    prefix = formatCidr(c);
+    // Kept as given (Neutron does); normalized_cidr shows the network it means.
+    prefix = r.remote_ip_prefix.trim();
   }
   if (prefix !== null && r.remote_group_id) throw neutronError(400, 'SecurityGroupRemoteGroupAndRemoteIpPrefix', 'Only remote_ip_prefix or remote_group_id may be provided.');
   if (r.remote_group_id !== undefined && r.remote_group_id !== null && typeof r.remote_group_id !== 'string') throw badRequest('Invalid input for remote_group_id.');
   const description = str(r, 'description') ?? '';
   return { direction: r.direction, ethertype, protocol, port_range_min: min, port_range_max: max, remote_ip_prefix: prefix, remote_group_id: r.remote_group_id ?? null, description };
+}
+
+/** Nova's error for a Neutron one: same status and message, in Nova's format (no Neutron type). */
+const asNova = (e: unknown, conflictStatus = 400) => {
+  if (!(e instanceof ApiError)) return e;
+  return new ApiError(e.status === 409 ? conflictStatus : e.status === 412 ? 400 : e.status, e.message);
+};
+
+type SecurityGroupProxy = Required<Pick<NetworkApi, 'listSecurityGroupsFor' | 'getSecurityGroup' | 'createSecurityGroup' | 'updateSecurityGroup'
+  | 'deleteSecurityGroup' | 'createSecurityGroupRule' | 'deleteSecurityGroupRule'>>;
+
+/**
+ * What Nova's deprecated os-security-groups proxy (below 2.36) needs, as nova/network/
+ * security_group_api.py does it over Neutron: the caller's project only, Nova's checks first
+ * (blank names, rules that already exist), Neutron's conflicts as 400s.
+ */
+function securityGroupProxy(ctx: Context): SecurityGroupProxy {
+  const db = ctx.db;
+  const info = async (q: Queryable, rows: any[]): Promise<SecurityGroupInfo[]> => (await groupViews(q, rows)).map((g) => ({
+    id: g.id, name: g.name, description: g.description, projectId: g.project_id,
+    rules: g.security_group_rules.map((r: any) => ({
+      id: r.id, securityGroupId: r.security_group_id, direction: r.direction, ethertype: r.ethertype, protocol: r.protocol,
+      portRangeMin: r.port_range_min, portRangeMax: r.port_range_max, remoteIpPrefix: r.remote_ip_prefix, remoteGroupId: r.remote_group_id,
+    })),
+  }));
+  const visible = (auth: AuthContext, g: any): boolean => !!g && (auth.roles.includes('admin') || g.project_id === auth.projectId);
+  const find = async (q: Queryable, auth: AuthContext, id: string): Promise<any> => {
+    const g = await q.get('SELECT * FROM neutron_security_groups WHERE id = ?', [id]);
+    if (!visible(auth, g)) throw notFound(`Security group ${id} not found.`);
+    return g;
+  };
+  const checkName = (name: string, description: string) => {
+    if (!name.trim()) throw badRequest('Security group name cannot be empty.');
+    if (name.length > 255) throw badRequest('Security group name should not be greater than 255 characters.');
+    if (description.length > 255) throw badRequest('Security group description should not be greater than 255 characters.');
+  };
+  return {
+    async listSecurityGroupsFor(auth, projectId) {
+      if (projectId) await db.tx((t) => ensureDefaultSecurityGroup(t, projectId));
+      return info(db, await db.all('SELECT * FROM neutron_security_groups WHERE project_id = ? ORDER BY created_at, id', [projectId]));
+    },
+    async getSecurityGroup(auth, id) {
+      const g = await db.get('SELECT * FROM neutron_security_groups WHERE id = ?', [id]);
+      return visible(auth, g) ? (await info(db, [g]))[0] : null;
+    },
+    async createSecurityGroup(auth, projectId, name, description) {
+      checkName(name, description);
+      ctx.policy.authorize('create_security_group', auth, { project_id: projectId, tenant_id: projectId });
+      const id = await db.tx(async (t) => {
+        await ensureDefaultSecurityGroup(t, projectId);
+        if (name === 'default') throw badRequest('Default security group already exists.');
+        try {
+          await enforceQuota(t, projectId, 'security_group', 1);
+        } catch (e) { throw e instanceof ApiError && e.status === 409 ? forbidden('Quota exceeded, too many security groups.') : e; }
+        return createGroup(t, projectId, name, description, false);
+      });
+      return (await info(db, [await db.get('SELECT * FROM neutron_security_groups WHERE id = ?', [id])]))[0];
+    },
+    async updateSecurityGroup(auth, id, name, description) {
+      checkName(name, description);
+      await db.tx(async (t) => {
+        const g = await find(t, auth, id);
+        ctx.policy.authorize('update_security_group', auth, { project_id: g.project_id, tenant_id: g.project_id });
+        if (bool(g.is_default) && name !== 'default') throw badRequest('Updating default security group not allowed.');
+        if (!bool(g.is_default) && name === 'default') throw badRequest('Default security group already exists.');
+        await t.run('UPDATE neutron_security_groups SET name = ?, description = ?, revision_number = revision_number + 1, updated_at = ? WHERE id = ?', [name, description, nowIso(), id]);
+      });
+      return (await info(db, [await db.get('SELECT * FROM neutron_security_groups WHERE id = ?', [id])]))[0];
+    },
+    async deleteSecurityGroup(auth, id) {
+      await db.tx(async (t) => {
+        const g = await find(t, auth, id);
+        ctx.policy.authorize('delete_security_group', auth, { project_id: g.project_id, tenant_id: g.project_id });
+        if (bool(g.is_default)) throw badRequest('Removing default security group not allowed.');
+        if (await t.get('SELECT id FROM neutron_ports WHERE security_groups LIKE ?', [`%"${g.id}"%`])) throw badRequest(`Security group ${g.id} is in use.`);
+        await t.run('DELETE FROM neutron_security_group_rules WHERE security_group_id = ? OR remote_group_id = ?', [g.id, g.id]);
+        await t.run("DELETE FROM neutron_tags WHERE resource_type = 'security-groups' AND resource_id = ?", [g.id]);
+        await t.run('DELETE FROM neutron_security_groups WHERE id = ?', [g.id]);
+      });
+    },
+    async createSecurityGroupRule(auth, r) {
+      let rule: Rule;
+      try {
+        rule = parseRule({
+          direction: r.direction, ethertype: r.ethertype, protocol: r.protocol, port_range_min: r.portRangeMin, port_range_max: r.portRangeMax,
+          remote_ip_prefix: r.remoteIpPrefix, remote_group_id: r.remoteGroupId,
+        });
+      } catch (e) { throw asNova(e); }
+      const id = await db.tx(async (t) => {
+        const g = await find(t, auth, r.securityGroupId);
+        ctx.policy.authorize('create_security_group_rule', auth, { project_id: g.project_id, tenant_id: g.project_id });
+        if (rule.remote_group_id) await find(t, auth, rule.remote_group_id);
+        await t.lock(`network:sg:${g.id}`);
+        const key = ruleKey(rule);
+        if ((await t.all('SELECT * FROM neutron_security_group_rules WHERE security_group_id = ?', [g.id])).some((x) => ruleKey(x) === key)) {
+          throw badRequest('This rule already exists in group');
+        }
+        try {
+          await enforceQuota(t, g.project_id, 'security_group_rule', 1);
+        } catch (e) { throw e instanceof ApiError && e.status === 409 ? forbidden('Quota exceeded, too many security group rules.') : e; }
+        const rid = await insertRule(t, g.project_id, g.id, rule);
+        await t.run('UPDATE neutron_security_groups SET revision_number = revision_number + 1, updated_at = ? WHERE id = ?', [nowIso(), g.id]);
+        return rid;
+      });
+      return { ...r, id, protocol: rule.protocol, portRangeMin: rule.port_range_min, portRangeMax: rule.port_range_max, remoteIpPrefix: rule.remote_ip_prefix };
+    },
+    async deleteSecurityGroupRule(auth, id) {
+      await db.tx(async (t) => {
+        const r: any = await t.get('SELECT r.id, r.security_group_id, g.project_id FROM neutron_security_group_rules r JOIN neutron_security_groups g ON g.id = r.security_group_id WHERE r.id = ?', [id]);
+        if (!visible(auth, r)) throw notFound(`Security group rule ${id} could not be found.`);
+        ctx.policy.authorize('delete_security_group_rule', auth, { project_id: r.project_id, tenant_id: r.project_id });
+        await t.run('DELETE FROM neutron_security_group_rules WHERE id = ?', [id]);
+        await t.run('UPDATE neutron_security_groups SET revision_number = revision_number + 1, updated_at = ? WHERE id = ?', [nowIso(), r.security_group_id]);
+      });
+    },
+  };
+}
+
+/**
+ * What makes two rules the same rule (Neutron's duplicate check): protocols compared by number
+ * (ICMP of IPv6 by any name), "anywhere" prefixes as no prefix.
+ */
+function ruleKey(r: Rule | Record<string, any>): string {
+  let proto = r.protocol === null ? '' : String(PROTOCOLS[r.protocol] ?? r.protocol);
+  if (r.ethertype === 'IPv6' && proto === '1') proto = '58';
+  const cidr = r.remote_ip_prefix ? formatCidr(parseCidr(r.remote_ip_prefix)!) : null;
+  const prefix = cidr === '0.0.0.0/0' || cidr === '::/0' ? null : cidr;
+  return JSON.stringify([r.direction, r.ethertype, proto, r.port_range_min ?? null, r.port_range_max ?? null, prefix, r.remote_group_id ?? null]);
 }
 
 export const securityGroups: NetworkPart = {
@@ -210,6 +341,7 @@ export const securityGroups: NetworkPart = {
   ],
   async init(ctx) {
     securityGroupHook.resolve = resolveSecurityGroups;
+    novaHooks.securityGroupProxy = securityGroupProxy(ctx);
     TAGGABLE.set('security-groups', { find: findGroup, table: 'neutron_security_groups' });
     novaHooks.groupsOf = async (q, ids) => {
       const out = new Map<string, { id: string; name: string }>();
@@ -302,12 +434,8 @@ export const securityGroups: NetworkPart = {
           if (!rg) throw sgNotFound(rule.remote_group_id);
         }
         await t.lock(`network:sg:${g.id}`);
-        const dup = await t.get(`SELECT id FROM neutron_security_group_rules WHERE security_group_id = ? AND direction = ? AND ethertype = ?
-          AND COALESCE(protocol, '') = ? AND COALESCE(port_range_min, -1) = ? AND COALESCE(port_range_max, -1) = ?
-          AND COALESCE(remote_ip_prefix, '') = ? AND COALESCE(remote_group_id, '') = ?`, [
-          g.id, rule.direction, rule.ethertype, rule.protocol ?? '', rule.port_range_min ?? -1, rule.port_range_max ?? -1,
-          rule.remote_ip_prefix ?? '', rule.remote_group_id ?? '',
-        ]);
+        const key = ruleKey(rule);
+        const dup = (await t.all('SELECT * FROM neutron_security_group_rules WHERE security_group_id = ?', [g.id])).find((x) => ruleKey(x) === key);
         if (dup) throw neutronError(409, 'SecurityGroupRuleExists', `Security group rule already exists. Rule id is ${dup.id}.`);
         await enforceQuota(t, g.project_id, 'security_group_rule', 1);
         const rid = await insertRule(t, g.project_id, g.id, rule);

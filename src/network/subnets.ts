@@ -12,9 +12,10 @@ import {
   authorize, boolAttr, checkRevision, collectionUrl, intAttr, isAdmin, neutronError, onlyAttributes, ownerOf, resourceBody,
   str, tagsOf, TAG_FILTERS,
 } from './common.ts';
-import { findNetwork } from './networks.ts';
+import { findNetwork, grantedTo, rbacGrant } from './networks.ts';
 import { listResponse, queryOf, showFields } from './query.ts';
 import { enforceQuota } from './quotas.ts';
+import { allocateFromPool, checkPoolAffinity, poolForSubnet } from './subnetpools.ts';
 import { cidrContains, cidrsOverlap, formatCidr, formatIp, lastIp, normalizeIp, parseCidr, parseIp, type Cidr, type IpVersion } from './ip.ts';
 
 const ATTRS = ['name', 'description', 'network_id', 'ip_version', 'cidr', 'gateway_ip', 'enable_dhcp', 'allocation_pools',
@@ -60,7 +61,8 @@ export async function findSubnet(ctx: Context, req: FastifyRequest, id: string, 
   const r = await q.get('SELECT s.*, n.shared AS net_shared, n.router_external AS net_external, n.project_id AS net_project FROM neutron_subnets s JOIN neutron_networks n ON n.id = s.network_id WHERE s.id = ?', [id]);
   const a = req.auth!;
   // Subnets of an external network stay hidden from other projects unless it is shared (Neutron).
-  if (!r || !(isAdmin(a) || r.project_id === a.projectId || r.net_project === a.projectId || bool(r.net_shared))) throw notFoundSubnet(id);
+  if (!r || !(isAdmin(a) || r.project_id === a.projectId || r.net_project === a.projectId || bool(r.net_shared)
+    || await grantedTo(q, r.network_id, a.projectId ?? '', 'access_as_shared'))) throw notFoundSubnet(id);
   return r;
 }
 
@@ -148,35 +150,41 @@ function validateModes(r: Record<string, any>, version: IpVersion) {
 const pretty = (version: IpVersion, pools: { start: bigint; end: bigint }[]): Pool[] =>
   pools.map((p) => ({ start: formatIp(version, p.start), end: formatIp(version, p.end) }));
 
-async function createSubnet(ctx: Context, req: FastifyRequest, body: unknown) {
+async function createSubnet(ctx: Context, req: FastifyRequest, body: unknown, q: Queryable = ctx.db, pool?: Awaited<ReturnType<typeof poolForSubnet>>) {
   const r = resourceBody(body, 'subnet');
   onlyAttributes(r, ATTRS);
   str(r, 'name'); str(r, 'description');
   if (typeof r.network_id !== 'string') throw badRequest("Invalid input for operation: 'network_id' must be specified.");
-  if (r.subnetpool_id !== undefined && r.subnetpool_id !== null) throw neutronError(404, 'SubnetPoolNotFound', `Subnet pool ${r.subnetpool_id} could not be found.`);
-  const version = (intAttr(r, 'ip_version') ?? 4) as IpVersion;
+  // A subnet pool (subnetpools.ts) picks the CIDR when none is given, or checks the given one.
+  const subnetpool = pool !== undefined ? pool : await poolForSubnet(ctx, req, r);
+  const version = (intAttr(r, 'ip_version') ?? (subnetpool ? Number(subnetpool.ip_version) : 4)) as IpVersion;
   if (version !== 4 && version !== 6) throw badRequest(`Invalid input for ip_version. Reason: '${r.ip_version}' is not in [4, 6].`);
-  if (r.cidr === undefined) throw badRequest('Bad subnets request: a subnetpool must be specified in the absence of a cidr.');
-  const c = typeof r.cidr === 'string' ? parseCidr(r.cidr, true) : null;
-  if (!c) throw badRequest(`Invalid input for cidr. Reason: '${r.cidr}' is not a valid IP subnet.`);
-  if (c.version !== version) throw badRequest(`Invalid input for operation: cidr '${r.cidr}' does not match the ip_version '${version}'`);
-  if (version === 4 && c.prefix > 32) throw badRequest('Invalid prefix');
+  if (r.cidr === undefined && !subnetpool) throw badRequest('Bad subnets request: a subnetpool must be specified in the absence of a cidr.');
+  let c = r.cidr === undefined ? null : typeof r.cidr === 'string' ? parseCidr(r.cidr, true) : null;
+  if (r.cidr !== undefined && !c) throw badRequest(`Invalid input for cidr. Reason: '${r.cidr}' is not a valid IP subnet.`);
+  if (c && c.version !== version) throw badRequest(`Invalid input for operation: cidr '${r.cidr}' does not match the ip_version '${version}'`);
+  const prefixlen = intAttr(r, 'prefixlen');
+  if (prefixlen !== undefined && prefixlen < 0) throw badRequest(`Invalid input for prefixlen. Reason: '${prefixlen}' should be non-negative.`);
   const dhcp = boolAttr(r, 'enable_dhcp') ?? true;
   validateModes(r, version);
-  let gateway: bigint | null;
-  if (r.gateway_ip === null) gateway = null;
-  else if (r.gateway_ip === undefined) gateway = c.size > 2n ? c.network + 1n : null;
-  else {
-    gateway = ip(r.gateway_ip, 'gateway_ip', version);
-    if (cidrContains(c, gateway) && (gateway === c.network || (version === 4 && gateway === lastIp(c) && c.prefix < 31))) {
-      throw badRequest(`Invalid input for operation: Gateway is not valid on subnet.`);
+  const shape = (c: Cidr) => {
+    let gateway: bigint | null;
+    if (r.gateway_ip === null) gateway = null;
+    else if (r.gateway_ip === undefined) gateway = c.size > 2n ? c.network + 1n : null;
+    else {
+      gateway = ip(r.gateway_ip, 'gateway_ip', version);
+      if (cidrContains(c, gateway) && (gateway === c.network || (version === 4 && gateway === lastIp(c) && c.prefix < 31))) {
+        throw badRequest(`Invalid input for operation: Gateway is not valid on subnet.`);
+      }
     }
-  }
-  const pools = r.allocation_pools !== undefined ? validatePools(r.allocation_pools, c, gateway) : defaultPools(c, gateway);
+    const pools = r.allocation_pools !== undefined ? validatePools(r.allocation_pools, c, gateway) : defaultPools(c, gateway);
+    return { gateway, pools };
+  };
+  let shaped = c ? shape(c) : null;
   const dns = r.dns_nameservers !== undefined ? validateDns(r.dns_nameservers, version) : [];
   const routes = r.host_routes !== undefined ? validateRoutes(r.host_routes, version) : [];
   const project = ownerOf(req, r);
-  const net = await findNetwork(ctx, req, r.network_id);
+  const net = await findNetwork(ctx, req, r.network_id, q);
   // Only the network's owner (or an admin) adds subnets, shared networks included.
   authorize(ctx, req, 'create_subnet', { project_id: project, network_project_id: net.project_id });
   if (!isAdmin(req.auth!) && net.project_id !== req.auth!.projectId) {
@@ -184,23 +192,29 @@ async function createSubnet(ctx: Context, req: FastifyRequest, body: unknown) {
   }
   const id = uuid();
   const now = nowIso();
-  await ctx.db.tx(async (t) => {
+  await q.tx(async (t) => {
     await t.lock(`network:${net.id}`);
     await enforceQuota(t, project, 'subnet', 1);
+    if (subnetpool) c = await allocateFromPool(t, subnetpool.id, project, net.id, c ? { cidr: c } : { prefixlen });
+    else await checkPoolAffinity(t, net.id, version, null);
+    if (!c) throw badRequest('Bad subnets request: a subnetpool must be specified in the absence of a cidr.');
+    shaped ??= shape(c);
+    const { gateway, pools } = shaped;
     for (const o of await t.all('SELECT id, cidr FROM neutron_subnets WHERE network_id = ?', [net.id])) {
       if (cidrsOverlap(parseCidr(o.cidr)!, c)) {
         throw badRequest(`Invalid input for operation: Requested subnet with cidr: ${formatCidr(c)} for network: ${net.id} overlaps with another subnet.`);
       }
     }
     await t.run(`INSERT INTO neutron_subnets (id, project_id, network_id, name, description, ip_version, cidr, gateway_ip, enable_dhcp,
-        allocation_pools, dns_nameservers, host_routes, ipv6_ra_mode, ipv6_address_mode, created_at, updated_at)
-      VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`, [
+        allocation_pools, dns_nameservers, host_routes, ipv6_ra_mode, ipv6_address_mode, subnetpool_id, created_at, updated_at)
+      VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`, [
       id, project, net.id, r.name ?? '', r.description ?? '', version, formatCidr(c), gateway === null ? null : formatIp(version, gateway),
-      dhcp ? 1 : 0, toJson(pretty(version, pools)), toJson(dns), toJson(routes), r.ipv6_ra_mode ?? null, r.ipv6_address_mode ?? null, now, now,
+      dhcp ? 1 : 0, toJson(pretty(version, pools)), toJson(dns), toJson(routes), r.ipv6_ra_mode ?? null, r.ipv6_address_mode ?? null,
+      subnetpool?.id ?? null, now, now,
     ]);
     await t.run('UPDATE neutron_networks SET revision_number = revision_number + 1, updated_at = ? WHERE id = ?', [now, net.id]);
   });
-  const [v] = await subnetView(ctx.db, [await ctx.db.get('SELECT * FROM neutron_subnets WHERE id = ?', [id])]);
+  const [v] = await subnetView(q, [await q.get('SELECT * FROM neutron_subnets WHERE id = ?', [id])]);
   return v;
 }
 
@@ -214,8 +228,15 @@ export const subnets: NetworkPart = {
       const body = req.body as any;
       reply.code(201);
       if (body && Array.isArray(body.subnets)) {
-        const out = [];
-        for (const s of body.subnets) out.push(await createSubnet(ctx, req, { subnet: s }));
+        // All or nothing, as Neutron's bulk create. The pools are looked up first (they are read
+        // outside the transaction), then every subnet is made in one.
+        const pools: Awaited<ReturnType<typeof poolForSubnet>>[] = [];
+        for (const s of body.subnets) pools.push(await poolForSubnet(ctx, req, resourceBody({ subnet: s }, 'subnet')));
+        const out = await ctx.db.tx(async (t) => {
+          const made = [];
+          for (const [i, s] of body.subnets.entries()) made.push(await createSubnet(ctx, req, { subnet: s }, t, pools[i]));
+          return made;
+        });
         return { subnets: out };
       }
       return { subnet: await createSubnet(ctx, req, body) };
@@ -225,7 +246,8 @@ export const subnets: NetworkPart = {
       const a = req.auth!;
       const rows = isAdmin(a)
         ? await ctx.db.all('SELECT s.* FROM neutron_subnets s')
-        : await ctx.db.all('SELECT s.* FROM neutron_subnets s JOIN neutron_networks n ON n.id = s.network_id WHERE s.project_id = ? OR n.project_id = ? OR n.shared = 1', [a.projectId ?? '', a.projectId ?? '']);
+        : await ctx.db.all(`SELECT s.* FROM neutron_subnets s JOIN neutron_networks n ON n.id = s.network_id WHERE s.project_id = ? OR n.project_id = ? OR n.shared = 1${rbacGrant('n', 'access_as_shared')}`,
+          [a.projectId ?? '', a.projectId ?? '', ...(rbacGrant('n') ? [a.projectId ?? ''] : [])]);
       return listResponse('subnets', await subnetView(ctx.db, rows), queryOf(req), collectionUrl(ctx, 'subnets'), { custom: TAG_FILTERS });
     });
 
@@ -255,6 +277,9 @@ export const subnets: NetworkPart = {
         let gateway: bigint | null = cur.gateway_ip ? parseIp(cur.gateway_ip)!.value : null;
         if ('gateway_ip' in r) {
           gateway = r.gateway_ip === null ? null : ip(r.gateway_ip, 'gateway_ip', version);
+          if (gateway !== null && cidrContains(c, gateway) && (gateway === c.network || (version === 4 && gateway === lastIp(c) && c.prefix < 31))) {
+            throw badRequest('Invalid input for operation: Gateway is not valid on subnet.');
+          }
           set.gateway_ip = gateway === null ? null : formatIp(version, gateway);
         }
         if ('allocation_pools' in r) set.allocation_pools = toJson(pretty(version, validatePools(r.allocation_pools, c, gateway)));
@@ -288,8 +313,12 @@ export const subnets: NetworkPart = {
         checkRevision(req, Number(cur.revision_number));
         await t.lock(`network:${cur.network_id}`);
         await t.lock(`ipam:${id}`);
-        const used = await t.get("SELECT a.port_id FROM neutron_ipallocations a JOIN neutron_ports p ON p.id = a.port_id WHERE a.subnet_id = ? AND p.device_owner <> 'network:dhcp'", [id]);
+        // Addresses of SLAAC and DHCPv6-stateless subnets are the ports' own (EUI-64): such a
+        // subnet goes and its addresses leave the ports, as in Neutron. Others must be unused.
+        const used = isAutoAddress(cur as SubnetRow) ? null
+          : await t.get("SELECT a.port_id FROM neutron_ipallocations a JOIN neutron_ports p ON p.id = a.port_id WHERE a.subnet_id = ? AND p.device_owner <> 'network:dhcp'", [id]);
         if (used) throw neutronError(409, 'SubnetInUse', `Unable to complete operation on subnet ${id}: One or more ports have an IP allocation from this subnet.`);
+        await t.run('UPDATE neutron_ports SET revision_number = revision_number + 1, updated_at = ? WHERE id IN (SELECT port_id FROM neutron_ipallocations WHERE subnet_id = ?)', [nowIso(), id]);
         await t.run('DELETE FROM neutron_ipallocations WHERE subnet_id = ?', [id]);
         await t.run("DELETE FROM neutron_tags WHERE resource_type = 'subnets' AND resource_id = ?", [id]);
         await t.run('DELETE FROM neutron_subnets WHERE id = ?', [id]);

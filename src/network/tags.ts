@@ -30,6 +30,7 @@ function validTag(tag: unknown): string {
 export const tags: NetworkPart = {
   migrations: [],
   extensions: [
+    { alias: 'tag', name: 'Tag support', description: 'Enables to set tag on resources.', updated: '2016-01-01T00:00:00-00:00' },
     { alias: 'standard-attr-tag', name: 'Tag support for resources with standard attribute: subnet, trunk, network_segment_range, router, network, policy, subnetpool, port, security_group, floatingip', description: 'Enables to set tag on resources with standard attribute.', updated: '2017-01-01T00:00:00-00:00' },
   ],
   async routes(app: FastifyInstance, ctx: Context) {

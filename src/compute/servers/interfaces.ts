@@ -143,7 +143,10 @@ export async function interfaceRoutes(app: FastifyInstance, ctx: Context) {
     // Server create answers 400 for a network it cannot find; os-interface answers 404 (Nova's
     // NetworkNotFound / PortNotFound handling in attach_interfaces.py).
     await api.validateNetworks(req.auth!, a.net_id || a.port_id ? [requested] : [], [], 1).catch((e) => {
-      throw e instanceof ApiError && e.status === 400 && /could not be found/.test(e.message) ? notFound(e.message) : e;
+      if (e instanceof ApiError && e.status === 400 && /could not be found/.test(e.message)) throw notFound(e.message);
+      // FixedIpAlreadyInUse is a conflict for os-interface (attach_interfaces.py).
+      if (e instanceof ApiError && e.status === 400 && /already in use/.test(e.message)) throw new ApiError(409, e.message);
+      throw e;
     });
     const vif = await api.allocatePort({
       instanceId: inst.uuid, projectId: inst.projectId, userId: inst.userId, hostname: inst.hostname,
