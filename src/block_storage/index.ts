@@ -13,7 +13,7 @@ import { forbidden } from '../core/errors.ts';
 import { MAX_VERSION, MIN_VERSION, negotiate, versionString } from './microversion.ts';
 import { migrations } from './db.ts';
 import { CINDER_POLICY } from './policy.ts';
-import { volumeRoutes, registerVolumeTasks } from './volumes.ts';
+import { volumeRoutes, registerVolumeTasks, VOLUME_AZ } from './volumes.ts';
 import { typeRoutes, seedTypes, typeMigrations, TYPE_POLICY } from './types.ts';
 import { quotaRoutes, quotaUsage } from './quotas.ts';
 import { createVolumeApi } from './nova.ts';
@@ -113,7 +113,7 @@ export const blockStorage: ServiceModule = {
         const a = req.auth!;
         if (project_id !== a.projectId && !a.roles.includes('admin')) throw forbidden('Policy doesn\'t allow this operation on another project.');
       });
-      v3.get('/os-availability-zone', async () => ({ availabilityZoneInfo: [{ zoneName: ctx.config.region ? 'nova' : 'nova', zoneState: { available: true } }] }));
+      v3.get('/os-availability-zone', async () => ({ availabilityZoneInfo: [{ zoneName: VOLUME_AZ, zoneState: { available: true } }] }));
       v3.get('/extensions', async () => ({ extensions: EXTENSIONS }));
       await hostRoutes(v3, ctx);
       await capabilityRoutes(v3, ctx);
