@@ -7,6 +7,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { login, startTestCloud, type Session, type TestCloud } from '../testing.ts';
+import { setup } from './test_helpers.ts';
 import { getSnapshotInfo, listSnapshotInfos } from './snapshots.ts';
 
 let cloud: TestCloud;
@@ -20,13 +21,7 @@ const A = (path: string) => `/volume/v3/${adminProject}${path}`;
 const D = (path: string) => `/volume/v3/${demoProject}${path}`;
 
 before(async () => {
-  cloud = await startTestCloud();
-  admin = await login(cloud);
-  demo = await login(cloud, 'demo', cloud.config.demoPassword, 'demo');
-  alt = await login(cloud, 'alt_demo', cloud.config.demoPassword, 'alt_demo');
-  adminProject = admin.body.token.project.id;
-  demoProject = demo.body.token.project.id;
-  altProject = alt.body.token.project.id;
+  ({ cloud, admin, demo, alt, adminProject, demoProject, altProject } = await setup());
 });
 after(async () => { await cloud?.close(); });
 

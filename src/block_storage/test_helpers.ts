@@ -8,9 +8,12 @@ export interface Env {
   cloud: TestCloud;
   admin: Session;
   demo: Session;
-  /** The demo and admin projects' ids. */
+  /** A member of a third project (alt_demo), for cross-project checks. */
+  alt: Session;
+  /** The demo, admin and alt_demo projects' ids. */
   demoProject: string;
   adminProject: string;
+  altProject: string;
   imageId: string;
 }
 
@@ -18,9 +21,11 @@ export async function setup(overrides: Partial<Config> = {}): Promise<Env> {
   const cloud = await startTestCloud(overrides);
   const admin = await login(cloud);
   const demo = await login(cloud, 'demo', cloud.config.demoPassword, 'demo');
+  const alt = await login(cloud, 'alt_demo', cloud.config.demoPassword, 'alt_demo');
   const imgs = await admin.json('GET', '/image/v2/images?status=active');
   return {
-    cloud, admin, demo, demoProject: demo.body.token.project.id, adminProject: admin.body.token.project.id, imageId: imgs.body.images[0].id,
+    cloud, admin, demo, alt, demoProject: demo.body.token.project.id, adminProject: admin.body.token.project.id,
+    altProject: alt.body.token.project.id, imageId: imgs.body.images[0].id,
   };
 }
 

@@ -2,7 +2,8 @@
 // (the volume and its snapshots move), wrong keys, quota of the receiver, cancel, lists.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { login, startTestCloud, type Session, type TestCloud } from '../testing.ts';
+import type { Session, TestCloud } from '../testing.ts';
+import { setup } from './test_helpers.ts';
 
 let cloud: TestCloud;
 let admin: Session;
@@ -16,13 +17,7 @@ const D = (path: string) => `/volume/v3/${demoProject}${path}`;
 const L = (path: string) => `/volume/v3/${altProject}${path}`;
 
 before(async () => {
-  cloud = await startTestCloud();
-  admin = await login(cloud);
-  demo = await login(cloud, 'demo', cloud.config.demoPassword, 'demo');
-  alt = await login(cloud, 'alt_demo', cloud.config.demoPassword, 'alt_demo');
-  adminProject = admin.body.token.project.id;
-  demoProject = demo.body.token.project.id;
-  altProject = alt.body.token.project.id;
+  ({ cloud, admin, demo, alt, adminProject, demoProject, altProject } = await setup());
 });
 after(async () => { await cloud?.close(); });
 
