@@ -49,15 +49,22 @@ export const networkRbacHook: {
   deleted?: (t: Tx, id: string) => Promise<void>;
 } = {};
 
-/** ` OR <grant>` for a visibility condition (one more `?`: the project), or '' without RBAC. */
-export const rbacGrant = (alias: string, action?: 'access_as_shared') => (networkRbacHook.grantSql ? ` OR ${networkRbacHook.grantSql(alias, action)}` : '');
+/** ` OR <grant>` for a visibility condition and its parameters, or nothing without RBAC. */
+export function rbacGrant(alias: string, projectId: string, action?: 'access_as_shared'): { sql: string; params: string[] } {
+  return networkRbacHook.grantSql ? { sql: ` OR ${networkRbacHook.grantSql(alias, action)}`, params: [projectId] } : { sql: '', params: [] };
+}
 
 /** SQL condition for the networks a caller sees: own, shared, external or granted by RBAC (admins: all). */
 export function visibleNetworks(req: FastifyRequest, alias = 'n'): { sql: string; params: string[] } {
   const auth = req.auth!;
   if (isAdmin(auth)) return { sql: '1=1', params: [] };
-  const grant = rbacGrant(alias);
-  return { sql: `(${alias}.project_id = ? OR ${alias}.shared = 1 OR ${alias}.router_external = 1${grant})`, params: grant ? [auth.projectId ?? '', auth.projectId ?? ''] : [auth.projectId ?? ''] };
+  return visibleToProject(auth.projectId ?? '', alias);
+}
+
+/** The same condition for a project (not an admin). */
+export function visibleToProject(projectId: string, alias = 'n'): { sql: string; params: string[] } {
+  const grant = rbacGrant(alias, projectId);
+  return { sql: `(${alias}.project_id = ? OR ${alias}.shared = 1 OR ${alias}.router_external = 1${grant.sql})`, params: [projectId, ...grant.params] };
 }
 
 export async function networkView(q: Queryable, rows: any[], admin: boolean, projectId?: string) {

@@ -12,7 +12,7 @@ import { ApiError, badRequest, conflict, notFound } from '../core/errors.ts';
 import { nowIso } from '../core/ids.ts';
 import type { AllocateRequest, InstanceVif, NetworkApi, RequestedNetwork, SecurityGroupRef } from './api.ts';
 import type { NetworkPart } from './index.ts';
-import { grantedTo, portGroupOf, rbacGrant } from './networks.ts';
+import { grantedTo, portGroupOf, rbacGrant, visibleToProject } from './networks.ts';
 import { createPortTx, deletePortTx, securityGroupHook } from './ports.ts';
 import { parseCidr, parseIp, cidrContains } from './ip.ts';
 
@@ -35,8 +35,8 @@ function portIdFor(instanceId: string, index: number): string {
 
 /** The networks a project may boot on without naming one: its own and shared ones, not external. */
 async function usableNetworks(q: Queryable, projectId: string) {
-  const grant = rbacGrant('n', 'access_as_shared');
-  return q.all(`SELECT * FROM neutron_networks n WHERE (n.project_id = ? OR n.shared = 1${grant}) AND n.router_external = 0 ORDER BY n.created_at, n.id`, grant ? [projectId, projectId] : [projectId]);
+  const grant = rbacGrant('n', projectId, 'access_as_shared');
+  return q.all(`SELECT * FROM neutron_networks n WHERE (n.project_id = ? OR n.shared = 1${grant.sql}) AND n.router_external = 0 ORDER BY n.created_at, n.id`, [projectId, ...grant.params]);
 }
 
 /** Resolves [] / {} / 'auto' to the one usable network, as Nova does; null when there is none. */
@@ -273,10 +273,8 @@ export function createNetworkApi(ctx: Context): NetworkApi {
     },
 
     async listNetworksFor(auth) {
-      const rows = admin(auth)
-        ? await db.all('SELECT id, name FROM neutron_networks ORDER BY created_at, id')
-        : await db.all(`SELECT id, name FROM neutron_networks n WHERE project_id = ? OR shared = 1 OR router_external = 1${rbacGrant('n')} ORDER BY created_at, id`,
-          rbacGrant('n') ? [auth.projectId ?? '', auth.projectId ?? ''] : [auth.projectId ?? '']);
+      const { sql, params } = admin(auth) ? { sql: '1=1', params: [] } : visibleToProject(auth.projectId ?? '');
+      const rows = await db.all(`SELECT id, name FROM neutron_networks n WHERE ${sql} ORDER BY created_at, id`, params);
       return rows.map((r) => ({ id: r.id, name: r.name }));
     },
 

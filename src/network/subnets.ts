@@ -244,10 +244,12 @@ export const subnets: NetworkPart = {
 
     app.get('/subnets', async (req) => {
       const a = req.auth!;
+      const project = a.projectId ?? '';
+      const grant = rbacGrant('n', project, 'access_as_shared');
       const rows = isAdmin(a)
         ? await ctx.db.all('SELECT s.* FROM neutron_subnets s')
-        : await ctx.db.all(`SELECT s.* FROM neutron_subnets s JOIN neutron_networks n ON n.id = s.network_id WHERE s.project_id = ? OR n.project_id = ? OR n.shared = 1${rbacGrant('n', 'access_as_shared')}`,
-          [a.projectId ?? '', a.projectId ?? '', ...(rbacGrant('n') ? [a.projectId ?? ''] : [])]);
+        : await ctx.db.all(`SELECT s.* FROM neutron_subnets s JOIN neutron_networks n ON n.id = s.network_id WHERE s.project_id = ? OR n.project_id = ? OR n.shared = 1${grant.sql}`,
+          [project, project, ...grant.params]);
       return listResponse('subnets', await subnetView(ctx.db, rows), queryOf(req), collectionUrl(ctx, 'subnets'), { custom: TAG_FILTERS });
     });
 
