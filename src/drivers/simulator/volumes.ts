@@ -56,6 +56,15 @@ export class SimVolumeDriver implements VolumeDriver {
     return this.vcenter().allFiles().find((f) => f.path.endsWith(`] volumes/${name}.vmdk`));
   }
 
+  /**
+   * The file at a location, or where it went: a relocation (ensureAccessible) that a crash cut
+   * off before Cinder recorded the new path leaves Cinder with the old one; the file keeps its name.
+   */
+  private fileAt(loc: VolumeLocation): DatastoreFile | undefined {
+    const name = /\] volumes\/([^/]+)\.vmdk$/.exec(loc.path)?.[1];
+    return this.vcenter().file(loc.path) ?? (name ? this.find(name) : undefined);
+  }
+
   async createVolume(spec: VolumeSpec, source?: VolumeSource): Promise<VolumeLocation> {
     const vc = this.vcenter();
     const have = this.find(`volume-${spec.volumeId}`);
@@ -71,7 +80,7 @@ export class SimVolumeDriver implements VolumeDriver {
       committedBytes = n;
       props.imageId = source.image.id;
     } else if (source?.snapshot || source?.volume) {
-      const from = vc.file((source.snapshot ?? source.volume)!.path);
+      const from = this.fileAt((source.snapshot ?? source.volume)!);
       if (!from) throw new VirtDriverError('FileNotFound', `File ${(source.snapshot ?? source.volume)!.path} was not found`);
       if (from.capacityKb > spec.sizeGb * KB_PER_GB) throw new VirtDriverError('InvalidArgument', `The source is larger than ${spec.sizeGb} GiB`);
       committedBytes = from.committed;
@@ -84,19 +93,18 @@ export class SimVolumeDriver implements VolumeDriver {
   }
 
   async deleteVolume(loc: VolumeLocation): Promise<void> {
-    const vc = this.vcenter();
-    if (!vc.file(loc.path)) return;
-    await vc.deleteDatastoreFile(loc.path);
+    const f = this.fileAt(loc);
+    if (f) await this.vcenter().deleteDatastoreFile(f.path);
   }
 
   async extendVolume(loc: VolumeLocation, newSizeGb: number): Promise<void> {
     const vc = this.vcenter();
-    const f = vc.file(loc.path);
+    const f = this.fileAt(loc);
     if (!f) throw new VirtDriverError('FileNotFound', `File ${loc.path} was not found`);
     if (f.capacityKb >= newSizeGb * KB_PER_GB) return;
-    await vc.extendVirtualDisk(loc.path, newSizeGb);
+    await vc.extendVirtualDisk(f.path, newSizeGb);
     if (f.props.vmdkType && f.props.vmdkType !== 'thin') {
-      const g = vc.file(loc.path)!;
+      const g = vc.file(f.path)!;
       vc.store.tx(() => vc.putFile({ ...g, committed: newSizeGb * GiB }));
     }
   }
@@ -105,20 +113,21 @@ export class SimVolumeDriver implements VolumeDriver {
     const vc = this.vcenter();
     const have = this.find(`snapshot-${snapshotId}`);
     if (have) return location(vc, have);
-    const src = vc.file(loc.path);
+    const src = this.fileAt(loc);
     if (!src) throw new VirtDriverError('FileNotFound', `File ${loc.path} was not found`);
-    const path = snapshotPath(loc.datastore, snapshotId);
-    const f = await vc.createVirtualDisk(path, Math.ceil(src.capacityKb / KB_PER_GB), { ...src.props, snapshotId, snapshotOf: loc.path });
+    const at = location(vc, src);
+    const path = snapshotPath(at.datastore, snapshotId);
+    const f = await vc.createVirtualDisk(path, Math.ceil(src.capacityKb / KB_PER_GB), { ...src.props, snapshotId, snapshotOf: src.path });
     if (src.committed) vc.store.tx(() => vc.putFile({ ...f, committed: src.committed }));
-    return { datastore: loc.datastore, path };
+    return { datastore: at.datastore, path };
   }
 
   async deleteSnapshot(loc: VolumeLocation): Promise<void> { await this.deleteVolume(loc); }
 
   async openVolume(loc: VolumeLocation): Promise<{ diskFormat: string; stream: Readable }> {
-    const f = this.vcenter().file(loc.path);
+    const f = this.fileAt(loc);
     if (!f) throw new VirtDriverError('FileNotFound', `File ${loc.path} was not found`);
-    return { diskFormat: 'vmdk', stream: sparseVmdkStream(f.capacityKb * 1024, loc.path.replace(/^.*\//, '')) };
+    return { diskFormat: 'vmdk', stream: sparseVmdkStream(f.capacityKb * 1024, f.path.replace(/^.*\//, '')) };
   }
 
   async listDisks(): Promise<BackendDisk[]> {
@@ -134,15 +143,16 @@ export class SimVolumeDriver implements VolumeDriver {
   async ensureAccessible(loc: VolumeLocation, computeHost: string): Promise<VolumeLocation> {
     const vc = this.vcenter();
     const cluster = vc.objs.clusters.find((c) => c.computeHost === computeHost);
-    const f = vc.file(loc.path);
+    const f = this.fileAt(loc);
     if (!cluster || !f) return loc;
-    const ds = vc.datastoreByName(loc.datastore);
-    if (ds && ds.clusters.includes(cluster.moref)) return loc;
+    const here = location(vc, f);
+    const ds = vc.datastoreByName(here.datastore);
+    if (ds && ds.clusters.includes(cluster.moref)) return here;
     // RelocateVM_Task on the volume's backing: the VMDK moves to the cluster's emptiest datastore.
     const target = vc.pickDatastore(cluster.moref, f.committed);
-    const path = loc.path.replace(/^\[[^\]]+\]/, `[${target.name}]`);
+    const path = f.path.replace(/^\[[^\]]+\]/, `[${target.name}]`);
     await vc.task('RelocateVM_Task', { name: path }, () => vc.store.tx(() => {
-      vc.deleteFile(loc.path);
+      vc.deleteFile(f.path);
       vc.putFile({ ...f, path, datastore: target.moref });
     }));
     return { datastore: target.name, path };
