@@ -5,6 +5,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { N, networkTestEnv, makeNetwork, makeSubnet, makePort, assertNeutronError } from './test_helpers.ts';
+import { parseIp } from './ip.ts';
 
 const env = networkTestEnv();
 
@@ -64,6 +65,11 @@ test('fixed IP requests: taken → 409 IpAddressAlreadyAllocated, outside or res
   const two = await makePort(env.demo, net.id, { fixed_ips: [{ subnet_id: subnet.id }, { ip_address: '10.41.0.30' }] });
   assert.equal(two.fixed_ips.length, 2);
   assertNeutronError(await env.demo.json('POST', `${N}/ports`, { port: { network_id: net.id, fixed_ips: [{ ip_address: '10.41.0.31' }, { ip_address: '10.41.0.31' }] } }), 400);
+  // The pool pick never takes an address asked for explicitly in the same request (explicit ones go first).
+  const pair = await makeNetwork(env.demo, { name: 'pair' });
+  const pairSubnet = await makeSubnet(env.demo, pair.id, '10.46.0.0/24', { allocation_pools: [{ start: '10.46.0.10', end: '10.46.0.11' }] });
+  const both = await makePort(env.demo, pair.id, { fixed_ips: [{ subnet_id: pairSubnet.id }, { ip_address: '10.46.0.10' }] });
+  assert.deepEqual(both.fixed_ips.map((f: any) => f.ip_address).sort(), ['10.46.0.10', '10.46.0.11']);
 
   // Updating fixed_ips: keep one, swap the other; the released address is free again.
   const upd = await env.demo.json('PUT', `${N}/ports/${two.id}`, { port: { fixed_ips: [{ ip_address: '10.41.0.30' }, { ip_address: '10.41.0.32' }] } });
@@ -93,7 +99,8 @@ test('a port gets one IPv4 address, one DHCPv6-stateful address and its SLAAC ad
   assertNeutronError(await env.admin.json('POST', `${N}/ports`, { port: { network_id: net.id, fixed_ips: [{ subnet_id: slaac.id, ip_address: 'fd00:45::99' }] } }), 400);
   // IPv6 addresses are compared in canonical form: another spelling of a taken address is still taken.
   const v6: string = ips.find((a: string) => a.startsWith('fd00:44::'));
-  const spelled = v6.toUpperCase().replace('FD00:44::', 'FD00:0044:0:0:');
+  // Every group written out, zero-padded and upper case: "FD00:0044:0000:...".
+  const spelled = parseIp(v6)!.value.toString(16).padStart(32, '0').toUpperCase().match(/.{4}/g)!.join(':');
   assertNeutronError(await env.admin.json('POST', `${N}/ports`, { port: { network_id: net.id, fixed_ips: [{ ip_address: spelled }] } }), 409, 'IpAddressAlreadyAllocated');
 });
 

@@ -32,8 +32,12 @@ async function taken(t: Tx, subnetId: string, address: string) {
   return !!(await t.get('SELECT 1 FROM neutron_ipallocations WHERE subnet_id = ? AND ip_address = ?', [subnetId, address]));
 }
 
-/** One free address from the subnet's pools: a few random picks, then a scan; 409 when full. */
-async function fromPools(t: Tx, s: SubnetRow): Promise<string> {
+/**
+ * One free address from the subnet's pools, none of `exclude` (already chosen in this request):
+ * a few random picks, then a scan; 409 when full.
+ */
+async function fromPools(t: Tx, s: SubnetRow, exclude: FixedIp[] = []): Promise<string> {
+  const chosen = new Set(exclude.filter((f) => f.subnet_id === s.id).map((f) => f.ip_address));
   const version = Number(s.ip_version) as 4 | 6;
   const pools = poolRanges(s);
   const total = pools.reduce((n, p) => n + (p.end - p.start + 1n), 0n);
@@ -44,7 +48,7 @@ async function fromPools(t: Tx, s: SubnetRow): Promise<string> {
         const n = p.end - p.start + 1n;
         if (k < n) {
           const a = formatIp(version, p.start + k);
-          if (!(await taken(t, s.id, a))) return a;
+          if (!chosen.has(a) && !(await taken(t, s.id, a))) return a;
           break;
         }
         k -= n;
@@ -55,7 +59,7 @@ async function fromPools(t: Tx, s: SubnetRow): Promise<string> {
     for (const p of pools) {
       for (let v = p.start; v <= p.end && v - p.start < 1_000_000n; v++) {
         const a = formatIp(version, v);
-        if (!used.has(a)) return a;
+        if (!used.has(a) && !chosen.has(a)) return a;
       }
     }
   }
@@ -86,6 +90,8 @@ export async function allocate(t: Tx, networkId: string, mac: string, requested:
     if (v6) await add(v6, await fromPools(t, v6));
     for (const s of subnets.filter(isAutoAddress)) await add(s, formatIp(6, eui64(parseCidr(s.cidr)!, mac)));
   } else {
+    // Explicit addresses first, as Neutron does, so that a pool pick cannot take one of them.
+    const pooled: SubnetRow[] = [];
     for (const f of requested) {
       let s: SubnetRow | undefined;
       if (f.subnet_id) {
@@ -107,10 +113,13 @@ export async function allocate(t: Tx, networkId: string, mac: string, requested:
         }
         if (isAutoAddress(s)) throw badRequest(`Invalid input for operation: IPv6 address ${f.ip_address} can not be directly assigned to a port on subnet ${s.id} since the subnet is configured for automatic addresses.`);
         await add(s, formatIp(p.version, p.value));
+      } else if (isAutoAddress(s!)) {
+        await add(s!, formatIp(6, eui64(parseCidr(s!.cidr)!, mac)));
       } else {
-        await add(s!, isAutoAddress(s!) ? formatIp(6, eui64(parseCidr(s!.cidr)!, mac)) : await fromPools(t, s!));
+        pooled.push(s!);
       }
     }
+    for (const s of pooled) await add(s, await fromPools(t, s, out));
   }
   void portId;
   return out;
