@@ -250,6 +250,60 @@ async function benchVolumes(auth: Record<string, string>, projectId: string) {
   record({ name: `Volumes attached (Nova os-volume_attachments until in-use), ${VOLUMES} concurrent`, value: `${(VOLUMES / attached).toFixed(0)} /s`, note: `${attached.toFixed(2)} s` });
 }
 
+// Heat: a stack of 100 resources over Neutron (20 × net, subnet, port, security group, random
+// string), and a ResourceGroup of 500 servers; each created and deleted, timed from the request
+// to the stack's final status (polled every 50 ms).
+async function benchHeat(auth: Record<string, string>, projectId: string, imageRef: string, flavorRef: string) {
+  const heat = `/heat-api/v1/${projectId}`;
+  await json('PUT', `/networking/v2.0/quotas/${projectId}`, { expect: 200, headers: auth,
+    body: { quota: { port: -1, network: -1, subnet: -1, security_group: -1, security_group_rule: -1 } } });
+  const run = async (name: string, template: Record<string, unknown>) => {
+    const waitFor = async (path: string, want: string) => {
+      const deadline = Date.now() + 900_000;
+      for (;;) {
+        const r = await request('GET', path, { headers: auth });
+        if (r.status === 404 && want === 'DELETE_COMPLETE') return;
+        const st = r.status === 200 ? JSON.parse(r.body.toString()).stack : null;
+        if (st?.stack_status === want) return;
+        if (st?.stack_status?.endsWith('_FAILED')) throw new Error(`${name}: ${st.stack_status}: ${st.stack_status_reason}`);
+        if (Date.now() > deadline) throw new Error(`${name}: not ${want} after 900 s`);
+        await sleep(50);
+      }
+    };
+    const t0 = performance.now();
+    const created = await json('POST', `${heat}/stacks`, { expect: 201, headers: auth, body: { stack_name: name, template, timeout_mins: 60 } });
+    const path = `${heat}/stacks/${name}/${created.json.stack.id}`;
+    await waitFor(path, 'CREATE_COMPLETE');
+    const createS = (performance.now() - t0) / 1000;
+    const t1 = performance.now();
+    await json('DELETE', path, { expect: 204, headers: auth });
+    await waitFor(path, 'DELETE_COMPLETE');
+    return { createS, deleteS: (performance.now() - t1) / 1000 };
+  };
+  const resources: Record<string, unknown> = {};
+  for (let i = 0; i < 20; i++) {
+    resources[`net${i}`] = { type: 'OS::Neutron::Net', properties: { name: `bench-heat-net-${i}` } };
+    resources[`subnet${i}`] = { type: 'OS::Neutron::Subnet', properties: { network: { get_resource: `net${i}` }, cidr: `10.${100 + i}.0.0/24` } };
+    resources[`port${i}`] = { type: 'OS::Neutron::Port', properties: { network: { get_resource: `net${i}` }, fixed_ips: [{ subnet: { get_resource: `subnet${i}` } }],
+      security_groups: [{ get_resource: `sg${i}` }] } };
+    resources[`sg${i}`] = { type: 'OS::Neutron::SecurityGroup', properties: { rules: [{ protocol: 'tcp', port_range_min: 22, port_range_max: 22 }] } };
+    resources[`secret${i}`] = { type: 'OS::Heat::RandomString', properties: { length: 32 } };
+  }
+  const small = await run('bench-heat-100', { heat_template_version: '2018-08-31', resources });
+  record({ name: 'Heat stack of 100 resources (20 × Neutron net, subnet, port, security group + random string): create / delete', value: `${small.createS.toFixed(2)} / ${small.deleteS.toFixed(2)} s` });
+  const group = await run('bench-heat-group', {
+    heat_template_version: '2018-08-31',
+    resources: {
+      net: { type: 'OS::Neutron::Net' },
+      subnet: { type: 'OS::Neutron::Subnet', properties: { network: { get_resource: 'net' }, cidr: '10.99.0.0/22' } },
+      servers: { type: 'OS::Heat::ResourceGroup', depends_on: 'subnet', properties: { count: 500, resource_def: {
+        type: 'OS::Nova::Server', properties: { name: 'bench-heat-%index%', image: imageRef, flavor: flavorRef, networks: [{ network: { get_resource: 'net' } }] } } } },
+    },
+  });
+  record({ name: 'Heat ResourceGroup of 500 servers (OS::Nova::Server on one network): create / delete', value: `${group.createS.toFixed(1)} / ${group.deleteS.toFixed(1)} s`,
+    note: `${(500 / group.createS).toFixed(0)} servers ACTIVE/s through Heat` });
+}
+
 // ---- the run
 const loadBefore = loadavg()[0];
 
@@ -325,6 +379,7 @@ async function main() {
 
     await phase('ports', () => benchPorts(auth, projectId));
     await phase('volumes', () => benchVolumes(auth, projectId));
+    await phase('heat', () => benchHeat(auth, projectId, img.json.id, flavor.json.flavor.id));
 
     const code = await stopCloud(cloud);
     record({ name: 'Stop on SIGTERM', value: `exit code ${code}`, ok: code === 0 });

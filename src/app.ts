@@ -63,6 +63,7 @@ export async function startCloud(overrides: Partial<Config> = {}, env: NodeJS.Pr
   for (const m of MODULES) await m.init?.(ctx);
 
   const app = buildHttpServer(ctx, MODULES, logger);
+  ctx.http = { inject: app.inject.bind(app) };
   await app.listen({ host: config.host, port: config.port });
   const addr = app.server.address();
   if (addr && typeof addr === 'object' && config.port === 0) {

@@ -50,6 +50,9 @@ export interface Context {
   services: Services;
   catalog: CatalogEntry[];
   log: Logger;
+  /** In-process HTTP into this cloud's own API (Heat calls the other services' APIs as a client
+   *  would, without a socket). Set once the HTTP server is built. */
+  http?: { inject: FastifyInstance['inject'] };
 }
 
 export interface ServiceModule {

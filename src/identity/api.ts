@@ -3,6 +3,7 @@ import type { Keystone } from './keystone.ts';
 import { getProject, getProjectByName } from './projects.ts';
 import { getUser } from './users.ts';
 import { getDomain } from './domains.ts';
+import { issueDelegatedToken } from './auth.ts';
 
 export interface ProjectRef {
   id: string;
@@ -32,6 +33,8 @@ export interface IdentityApi {
   getProjectByName(name: string, domainId?: string): Promise<ProjectRef | null>;
   getUser(id: string): Promise<UserRef | null>;
   getDomain(id: string): Promise<DomainRef | null>;
+  /** A project-scoped token for a user, for work done on the user's behalf (Heat's engine). */
+  issueDelegatedToken(userId: string, projectId: string): Promise<{ token: string; expiresAt: number }>;
 }
 
 export function identityApi(ks: Keystone): IdentityApi {
@@ -48,5 +51,6 @@ export function identityApi(ks: Keystone): IdentityApi {
       const d = await getDomain(ks.db, id);
       return d && { id: d.id, name: d.name, enabled: d.enabled };
     },
+    issueDelegatedToken: (userId, projectId) => issueDelegatedToken(ks, userId, projectId),
   };
 }

@@ -288,3 +288,27 @@ async function scopeToProject(ks: Keystone, payload: TokenPayload, p: Project, r
   payload.roles = roles;
   payload.isAdminProject = p.name === ADMIN_PROJECT.name && p.domainId === ADMIN_PROJECT.domainId;
 }
+
+/**
+ * A project-scoped token for a user, issued in-process for a service acting on the user's
+ * behalf later (Heat's engine running a stack operation after the request's token expired:
+ * what Keystone trusts give Heat upstream). The user must still be enabled and hold a role on
+ * the project; the token carries the roles the user holds now.
+ */
+export async function issueDelegatedToken(ks: Keystone, userId: string, projectId: string): Promise<{ token: string; expiresAt: number }> {
+  const user = await getUser(ks.db, userId);
+  if (!user || !user.enabled) throw unauthorized();
+  const userDomain = await getDomain(ks.db, user.domainId);
+  if (!userDomain?.enabled) throw unauthorized();
+  const p = await lookupProject(ks.db, { id: projectId });
+  const roles = await effectiveRoleIds(ks.db, userId, { projectId: p.id }, p);
+  if (!roles.size) throw unauthorized(`User ${userId} has no access to project ${p.id}`);
+  const now = Date.now();
+  const payload: TokenPayload = {
+    userId, userName: user.name, userDomainId: user.domainId, userDomainName: userDomain.name,
+    methods: ['password'], auditIds: [newAuditId()], issuedAt: now,
+    expiresAt: now + ks.ctx.config.tokenExpirationSec * 1000, roles: [], isAdminProject: false,
+  };
+  await scopeToProject(ks, payload, p, await roleRefs(ks.db, roles));
+  return { token: ks.tokens.issue(payload), expiresAt: payload.expiresAt };
+}

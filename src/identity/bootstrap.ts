@@ -58,6 +58,9 @@ export async function bootstrap(ks: Keystone): Promise<() => Promise<void>> {
       (await getRoleByName(tx, name)) ?? createRole(tx, { name, domainId: null, options: immutable ? { immutable: true } : {} });
     const admin = await role('admin', true), member = await role('member', true), reader = await role('reader', true);
     await role('service', false);
+    // DevStack's roles for Heat: stack owners, and the users Heat creates for guests (denied the API).
+    await role('heat_stack_owner', false);
+    await role('heat_stack_user', false);
     for (const [prior, implied] of [[admin, member], [member, reader]]) {
       await tx.run(`INSERT INTO identity_implied_roles (prior_role_id, implied_role_id) VALUES (?, ?)
         ON CONFLICT (prior_role_id, implied_role_id) DO NOTHING`, [prior.id, implied.id]);
