@@ -109,7 +109,8 @@ export interface FunctionContext {
 
 /** A property's schema as Heat shows it in GET /resource_types/{type}. */
 export interface PropertySchema {
-  type: 'string' | 'number' | 'integer' | 'boolean' | 'map' | 'list' | 'json';
+  /** 'any' (OS::Heat::Value's value): no type check or conversion. */
+  type: 'string' | 'number' | 'integer' | 'boolean' | 'map' | 'list' | 'json' | 'any';
   description?: string;
   required?: boolean;
   default?: unknown;
@@ -191,6 +192,8 @@ export interface StackContext {
   publicUrl: string;
   /** Non-null for nested stacks. */
   parentId: string | null;
+  /** The stack's timeout (timeout_mins), when set: software deployments time out with it. */
+  timeoutMins?: number | null;
 }
 
 /** The result of a call through OpenStackClient: non-2xx answers throw ClientError. */

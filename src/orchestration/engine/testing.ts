@@ -1,0 +1,136 @@
+// Test helpers for the engine: a database with the tables, a task engine, and fake resource
+// plugins backed by an in-memory "cloud" so tests can see what exists (and what leaked).
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { openDatabase, type Database } from '../../core/db/index.ts';
+import { migrate } from '../../core/db/migrate.ts';
+import { TaskEngine, taskMigrations } from '../../core/tasks.ts';
+import type { Context } from '../../core/service.ts';
+import { uuid } from '../../core/ids.ts';
+import type { Caller, PluginRegistry, ResourcePlugin } from '../types.ts';
+import { orchestrationMigrations } from '../db.ts';
+import { createEngine, type Engine } from './index.ts';
+
+/** Like resources/registry.ts createRegistry, without loading the real plugins (written in parallel). */
+function createRegistry(plugins: ResourcePlugin[]): PluginRegistry {
+  const byType = new Map(plugins.map((p) => [p.type, p]));
+  return { get: (t) => byType.get(t), list: () => [...byType.values()] };
+}
+
+export interface FakeObject { id: string; name: string; type: string; value: unknown; fixed: unknown; ready: boolean }
+
+/** The fake backend: objects by id, and a log of what happened in order. */
+export class FakeCloud {
+  objects = new Map<string, FakeObject>();
+  log: string[] = [];
+  /** Resources (by logical name prefix of physical name) whose create waits until opened. */
+  gates = new Map<string, boolean>();
+  /** Set to a resource name: its handleCreate creates the object and then hangs forever (a crash before setPhysicalId). */
+  hangAfterBackendCreate: string | null = null;
+  inFlight = 0;
+  maxInFlight = 0;
+  byName(name: string) { return [...this.objects.values()].find((o) => o.name === name) ?? null; }
+}
+
+const logical = (r: { name: string }) => r.name;
+
+export function fakePlugins(cloud: FakeCloud): ResourcePlugin[] {
+  const thing = (type: string, opts: { withUpdate: boolean }): ResourcePlugin => ({
+    type,
+    description: 'A fake resource.',
+    properties: {
+      value: { type: 'string', update_allowed: true, default: '' },
+      fixed: { type: 'string', default: '' },
+      fail: { type: 'boolean', default: false, update_allowed: true },
+      delay_ms: { type: 'integer', default: 0, update_allowed: true },
+    },
+    attributes: { output: { description: 'The value.' }, name: { description: 'Physical name.' } },
+    async handleCreate(r) {
+      cloud.log.push(`create-start ${logical(r)}`);
+      cloud.inFlight++;
+      cloud.maxInFlight = Math.max(cloud.maxInFlight, cloud.inFlight);
+      const o: FakeObject = { id: uuid(), name: r.physicalName(), type, value: r.properties.value, fixed: r.properties.fixed, ready: false };
+      cloud.objects.set(o.id, o);
+      if (cloud.hangAfterBackendCreate === r.name) await new Promise(() => {});
+      await r.setPhysicalId(o.id);
+      await r.setData('started', String(Date.now()));
+    },
+    async checkCreateComplete(r) {
+      const o = cloud.objects.get(r.physicalId!);
+      if (!o) throw new Error('vanished');
+      if (cloud.gates.get(r.name) === false) return false;
+      if (Date.now() - Number(r.data.started ?? 0) < (r.properties.delay_ms ?? 0)) return false;
+      if (r.properties.fail) { cloud.inFlight--; throw new Error(`Test Resource failed ${r.name}`); }
+      if (!o.ready) { o.ready = true; cloud.inFlight--; cloud.log.push(`create-done ${logical(r)}`); }
+      return true;
+    },
+    async findInterrupted(r) { return cloud.byName(r.physicalName())?.id ?? null; },
+    ...(opts.withUpdate ? {
+      async handleUpdate(r, change) {
+        if (r.properties.fail) throw new Error(`Test Resource failed ${r.name}`);
+        cloud.log.push(`update ${logical(r)} ${change.changed.join(',')}`);
+        const o = cloud.objects.get(r.physicalId!);
+        if (o) o.value = r.properties.value;
+      },
+    } : {}),
+    async handleDelete(r) {
+      cloud.log.push(`delete ${logical(r)}`);
+      if (r.physicalId) cloud.objects.delete(r.physicalId);
+    },
+    async resolveAttribute(r, name) {
+      const o = r.physicalId ? cloud.objects.get(r.physicalId) : undefined;
+      if (name === 'output') return o?.value ?? null;
+      if (name === 'name') return o?.name ?? null;
+      return null;
+    },
+    async handleSignal(r, details) { cloud.log.push(`signal ${r.name} ${JSON.stringify(details)}`); },
+    pollMs: 10,
+  });
+  return [thing('Test::Thing', { withUpdate: true }), thing('Test::Fixed', { withUpdate: false })];
+}
+
+export interface Harness {
+  db: Database;
+  tasks: TaskEngine;
+  engine: Engine;
+  cloud: FakeCloud;
+  ctx: Context;
+  caller: Caller;
+  /** Simulates kill -9 of this engine and starts a new one on the same database. */
+  restart(): Promise<void>;
+  close(): Promise<void>;
+}
+
+export async function startHarness(cloud = new FakeCloud()): Promise<Harness> {
+  const dir = mkdtempSync(join(tmpdir(), 'heat-engine-'));
+  const db = await openDatabase(join(dir, 'db.sqlite'));
+  await migrate(db, [...taskMigrations, ...orchestrationMigrations]);
+  const registry = createRegistry(fakePlugins(cloud));
+  const log = { info() {}, warn() {}, error() {} };
+  const client = () => ({ request: async () => { throw new Error('no client in tests'); }, find: async () => null }) as any;
+  const boot = async () => {
+    const tasks = new TaskEngine(db, { nodeId: 'node-1', concurrency: 4, pollMs: 20, leaseMs: 2000 });
+    const ctx = { db, tasks, config: { region: 'RegionOne', publicUrl: 'http://127.0.0.1:1' }, log, services: {} } as unknown as Context;
+    const engine = createEngine(ctx, { registry, client });
+    engine.register();
+    await tasks.start();
+    return { tasks, ctx, engine };
+  };
+  const h: Harness = {
+    db, cloud, ...(await boot()),
+    caller: { userId: 'u1', projectId: 'p1', roles: ['member'], isAdmin: false },
+    async restart() {
+      await h.tasks.stop(0);
+      h.engine.halt();
+      Object.assign(h, await boot());
+    },
+    async close() {
+      h.engine.halt();
+      await h.tasks.stop(200);
+      await db.close();
+      rmSync(dir, { recursive: true, force: true });
+    },
+  };
+  return h;
+}
