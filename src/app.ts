@@ -19,9 +19,10 @@ import { image } from './image/index.ts';
 import { compute } from './compute/index.ts';
 import { network } from './network/index.ts';
 import { blockStorage } from './block_storage/index.ts';
+import { orchestration } from './orchestration/index.ts';
 import { simulatorAdmin } from './drivers/simulator/admin.ts';
 
-export const MODULES: ServiceModule[] = [identity, image, network, blockStorage, compute, simulatorAdmin];
+export const MODULES: ServiceModule[] = [identity, image, network, blockStorage, compute, orchestration, simulatorAdmin];
 
 export interface Cloud {
   config: Config;
