@@ -101,6 +101,12 @@ export interface FunctionContext {
   getResource(name: string): string | null;
   /** get_attr without path: the attribute's value (the template applies the path). */
   getAttr(name: string, attribute: string): Promise<unknown>;
+  /**
+   * get_attr with a path (the elements after the attribute name), resolved by the engine: plugins
+   * with resolveAttributePath select inside their members themselves. When present the template
+   * calls this instead of getAttr + applying the path.
+   */
+  getAttrPath?(name: string, attribute: string, path: unknown[]): Promise<unknown>;
   /** get_attr with only a resource name (2015-10-15+): all attributes of the resource. */
   getAllAttrs(name: string): Promise<Record<string, unknown>>;
 }

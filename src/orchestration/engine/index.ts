@@ -345,7 +345,7 @@ export function createEngine(ctx: Context, deps: EngineDeps): Engine {
         const changed = [...new Set([...Object.keys(old), ...Object.keys(props)])].filter((k) => toJson(old[k]) !== toJson(props[k]));
         const view = previewView(next, r, d.name, d.type, props);
         if (r.type === d.type && !changed.length) out.unchanged.push(view);
-        else if (r.type !== d.type || !plugin.handleUpdate || changed.some((k) => !plugin.properties[k]?.update_allowed && !(plugin as any).nestedTemplate)
+        else if (r.type !== d.type || !plugin.handleUpdate || changed.some((k) => !plugin.properties[k]?.update_allowed && !(plugin as any).nestedTemplate && !plugin.acceptsAnyProperties)
           || plugin.needsReplace?.({ changed, oldProperties: old, newProperties: props })) out.replaced.push(view);
         else out.updated.push(view);
       }

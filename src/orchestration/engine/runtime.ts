@@ -91,6 +91,28 @@ export function childEnvironment(env: Environment, name: string): Environment {
   return { parameters: {}, parameter_defaults: { ...(env.parameter_defaults ?? {}) }, resource_registry: rr, event_sinks: [] };
 }
 
+/** A get_attr path applied to a value, as the template language does (missing → null). */
+function selectIn(value: unknown, path: unknown[]): unknown {
+  let cur = value;
+  for (const key of path) {
+    if (cur === null || cur === undefined) return null;
+    if (Array.isArray(cur)) {
+      let idx: number;
+      if (typeof key === 'number') idx = key;
+      else if (typeof key === 'string' && /^-?\d+$/.test(key.trim())) idx = parseInt(key, 10);
+      else return null;
+      if (idx < 0) idx += cur.length;
+      if (!Number.isInteger(idx) || idx < 0 || idx >= cur.length) return null;
+      cur = cur[idx];
+    } else if (cur && typeof cur === 'object') {
+      if (typeof key !== 'string' && typeof key !== 'number') return null;
+      if (!(String(key) in cur)) return null;
+      cur = (cur as Record<string, unknown>)[String(key)];
+    } else return null;
+  }
+  return cur ?? null;
+}
+
 const TEMPLATE_FILE = /\.(ya?ml|template|json|hot)$|^https?:\/\/|^file:/;
 
 const PARAM_TYPES: Record<string, any> = { string: 'string', number: 'number', json: 'json', comma_delimited_list: 'list', boolean: 'boolean' };
@@ -228,6 +250,11 @@ export class StackView {
         if (!row) return null;
         return sv.rt.attribute(sv, row, attribute);
       },
+      async getAttrPath(name, attribute, path) {
+        const row = getRow(name);
+        if (!row) return null;
+        return sv.rt.attribute(sv, row, attribute, path);
+      },
       async getAllAttrs(name) {
         const row = getRow(name);
         if (!row) return {};
@@ -248,18 +275,24 @@ export class StackView {
     const raw = await resolve(d.properties ?? {}, fc) as Record<string, unknown>;
     const values: Record<string, unknown> = {};
     for (const [k, v] of Object.entries(raw ?? {})) if (v !== null && v !== undefined) values[k] = v;
-    if ((plugin as any).nestedTemplate) return checkTemplateProperties(plugin, values, d.name);
+    if ((plugin as any).nestedTemplate) return checkTemplateProperties(plugin, values, d.name, this.env);
+    if (plugin.acceptsAnyProperties) return values;
     return validateProperties(plugin.properties, values, `resources.${d.name}.properties`, check);
   }
 }
 
-/** Template resources: the nested template's parameters check the values; here only names and presence. */
-function checkTemplateProperties(plugin: ResourcePlugin, values: Record<string, unknown>, name: string) {
+/**
+ * Template resources: the nested template's parameters check the values; here only names and
+ * presence. A parameter the environment's parameter_defaults give is not required (the nested
+ * stack inherits them, as in Heat).
+ */
+function checkTemplateProperties(plugin: ResourcePlugin, values: Record<string, unknown>, name: string, env: Environment) {
   for (const k of Object.keys(values)) {
     if (!plugin.properties[k]) throw validationFailed(`Property error: resources.${name}.properties: Unknown Property ${k}`);
   }
+  const defaults = env.parameter_defaults ?? {};
   for (const [k, s] of Object.entries(plugin.properties)) {
-    if (s.required && values[k] === undefined) throw validationFailed(`Property error: resources.${name}.properties: Property ${k} not assigned`);
+    if (s.required && values[k] === undefined && !(k in defaults)) throw validationFailed(`Property error: resources.${name}.properties: Property ${k} not assigned`);
   }
   return values;
 }
@@ -321,16 +354,22 @@ export class Runtime {
     throw validationFailed(`The Resource Type (${type}) could not be found.`);
   }
 
-  async attribute(sv: StackView, row: ResourceRow, attribute: string): Promise<unknown> {
+  /**
+   * A resource's attribute, with the get_attr path after its name applied: by the plugin when it
+   * resolves paths itself (groups selecting inside their members), here otherwise.
+   */
+  async attribute(sv: StackView, row: ResourceRow, attribute: string, path: unknown[] = []): Promise<unknown> {
     const p = sv.tryPlugin(row.type, row.name);
     if (!p) return null;
-    if (attribute !== 'show' && !p.attributes[attribute] && !(p as any).nestedTemplate) {
+    const byPath = attribute !== 'show' && !p.attributes[attribute] && p.resolveAttributePath;
+    if (attribute !== 'show' && !p.attributes[attribute] && !(p as any).nestedTemplate && !byPath) {
       throw validationFailed(`The Referenced Attribute (${row.name} ${attribute}) is incorrect.`, 'InvalidTemplateAttribute');
     }
     if (!row.physical_id && !row.nested_stack_id && row.action === 'INIT') return null;
     const r = this.rctx(sv, row);
-    if (attribute === 'show') return p.show ? p.show(r) : null;
-    return p.resolveAttribute(r, attribute);
+    if (attribute === 'show') return selectIn(p.show ? await p.show(r) : null, path);
+    if (p.resolveAttributePath) return p.resolveAttributePath(r, attribute, path);
+    return selectIn(await p.resolveAttribute(r, attribute), path);
   }
 
   private checkHalted() { if (this.halted) throw new Superseded('engine stopped'); }
@@ -348,6 +387,7 @@ export class Runtime {
       stack: {
         id: stack.id, name: stack.name, projectId: stack.project_id, userId: stack.user_id,
         region: this.ctx.config?.region ?? 'RegionOne', publicUrl: this.ctx.config?.publicUrl ?? '', parentId: stack.parent_id,
+        timeoutMins: stack.timeout_mins === null || stack.timeout_mins === undefined ? null : Number(stack.timeout_mins),
       },
       properties: properties ?? fromJson(row.properties, {}),
       get physicalId() { return row.physical_id; },
@@ -403,13 +443,15 @@ export class Runtime {
         if (existing) return existing.id;
         const id = uuid();
         const prepared = await rt.prepareNested(sv, row, def, id);
+        const timing = nestedTiming(sv.row, def);
         await db.tx(async (t) => {
           await rt.insertStack(t, prepared, {
             id, name: `${sv.row.name}-${row.name}-${randomSuffix(12)}`, projectId: sv.row.project_id, userId: sv.row.user_id,
-            parentId: sv.row.id, ownerResource: row.name, action: 'CREATE', timeoutMins: def.timeoutMins ?? null,
+            parentId: sv.row.id, ownerResource: row.name, action: 'CREATE', timeoutMins: timing.timeoutMins, deadline: timing.deadline,
             disableRollback: true, tags: [],
           });
           await t.run('UPDATE heat_resources SET nested_stack_id = ? WHERE uuid = ?', [id, row.uuid]);
+          await rt.driveOutsideParent(t, sv.row.id, id);
         });
         row.nested_stack_id = id;
         return id;
@@ -419,20 +461,28 @@ export class Runtime {
         const nrow = await getStackRow(db, stackId);
         if (!nrow || nrow.deleted_at) throw new Error(`nested stack ${stackId} not found`);
         const prepared = await rt.prepareNested(sv, row, def, stackId);
+        const timing = nestedTiming(sv.row, def);
         await db.tx(async (t) => {
           const opId = uuid();
+          const op: Operation = { id: opId, action: 'UPDATE', startedAt: Date.now(), deadline: timing.deadline };
           await t.run(`UPDATE heat_stacks SET prev_template = template, prev_environment = environment, prev_files = files,
             prev_parameters = parameters, prev_given_parameters = given_parameters,
-            template = ?, environment = ?, files = ?, parameters = ?, given_parameters = ?, description = ?,
+            template = ?, environment = ?, files = ?, parameters = ?, given_parameters = ?, description = ?, timeout_mins = ?,
             operation_id = ?, operation = ?, cancel = 0 WHERE id = ?`,
           [toJson(prepared.t.raw), toJson(prepared.env), toJson(prepared.files), toJson(prepared.params), toJson(prepared.given),
-            prepared.t.description ?? '', opId, toJson({ id: opId, action: 'UPDATE', startedAt: Date.now() } satisfies Operation), stackId]);
+            prepared.t.description ?? '', timing.timeoutMins, opId, toJson(op), stackId]);
           await setStackState(t, nrow, 'UPDATE', 'IN_PROGRESS', 'Stack UPDATE started');
+          await rt.driveOutsideParent(t, sv.row.id, stackId);
         });
+        rt.drive(stackId).catch(() => {});
       },
       async delete(stackId) {
         rt.checkHalted();
-        await rt.startOperation(db, stackId, 'DELETE');
+        await db.tx(async (t) => {
+          await rt.startOperation(t, stackId, 'DELETE');
+          await rt.driveOutsideParent(t, sv.row.id, stackId);
+        });
+        rt.drive(stackId).catch(() => {});
       },
       async status(stackId) {
         const nrow = await getStackRow(db, stackId);
@@ -520,9 +570,10 @@ export class Runtime {
         if (rv !== null && rv !== undefined) values[k] = rv;
       }
       if ((plugin as any).nestedTemplate) {
-        checkTemplateProperties({ ...plugin, properties: schema }, values, d.name);
+        checkTemplateProperties({ ...plugin, properties: schema }, values, d.name, p.env);
         continue;
       }
+      if (plugin.acceptsAnyProperties) continue;
       const resolved = await validateProperties(schema, values, `resources.${d.name}.properties`, check);
       if (plugin.validate && Object.keys(schema).length === Object.keys(plugin.properties).length) {
         await plugin.validate(resolved, { client: this.deps.client(owner) });
@@ -548,9 +599,9 @@ export class Runtime {
   /** Writes a new stack row (and its resources as INIT_COMPLETE) in the caller's transaction. */
   async insertStack(t: Queryable, p: { t: Template; env: Environment; files: Record<string, string>; params: Record<string, unknown>; given: Record<string, unknown> },
     s: { id: string; name: string; projectId: string; userId: string; parentId: string | null; ownerResource: string | null;
-      action: StackAction; timeoutMins: number | null; disableRollback: boolean; tags: string[]; adopt?: Record<string, any> }) {
+      action: StackAction; timeoutMins: number | null; deadline?: number | null; disableRollback: boolean; tags: string[]; adopt?: Record<string, any> }) {
     const opId = uuid();
-    const op: Operation = { id: opId, action: s.action, startedAt: Date.now(), ...(s.adopt ? { adopt: s.adopt } : {}) };
+    const op: Operation = { id: opId, action: s.action, startedAt: Date.now(), ...(s.deadline ? { deadline: s.deadline } : {}), ...(s.adopt ? { adopt: s.adopt } : {}) };
     const ts = nowIso();
     await t.run(`INSERT INTO heat_stacks (id, name, project_id, user_id, parent_id, owner_resource, action, status, status_reason, description,
       template, environment, files, parameters, given_parameters, disable_rollback, timeout_mins, tags, cancel, operation_id, operation, created_at)
@@ -561,6 +612,16 @@ export class Runtime {
     await this.ensureRows(t, sv, sv.defs());
     await setStackState(t, { id: s.id, name: s.name }, s.action, 'IN_PROGRESS', `Stack ${s.action} started`);
     return opId;
+  }
+
+  /**
+   * A nested stack operation started while its parent has none under way (a scaling policy's
+   * signal resizing a group) has no parent polling it: it gets a durable task of its own.
+   */
+  async driveOutsideParent(t: Queryable, parentId: string, stackId: string) {
+    const parent = await getStackRow(t, parentId);
+    if (parent && parent.status === 'IN_PROGRESS' && parent.operation_id) return;
+    await this.ctx.tasks.enqueue(t, TASK_KIND, { stackId }, { resourceId: stackId, maxAttempts: 50 });
   }
 
   /** Rows (INIT_COMPLETE) for definitions that have none yet, so they are listed before they are created. */
@@ -626,10 +687,8 @@ export class Runtime {
     if (Number(row.cancel)) throw new Aborted(`Stack ${op.action} cancelled`);
     // Another resource of this operation failed: stop waiting for the rest.
     if ((op as any).failing) throw new Aborted('cancelled');
-    const mins = row.timeout_mins === null ? null : Number(row.timeout_mins);
-    if (mins && ['CREATE', 'UPDATE', 'ADOPT', 'ROLLBACK'].includes(op.action) && Date.now() > op.startedAt + mins * 60_000) {
-      throw new Aborted('Timed out');
-    }
+    const deadline = operationDeadline(row, op);
+    if (deadline !== null && Date.now() > deadline) throw new Aborted('Timed out');
   }
 
   /** Writes the end of an operation, unless a newer one has taken over meanwhile. */
@@ -769,8 +828,9 @@ export class Runtime {
       return;
     }
     const change: UpdateChange = { changed, oldProperties: old, newProperties: props };
+    // Properties without a schema (template resources, OS::Heat::None) are updated in place.
     const replace = unhealthy || row.type !== d.type || !plugin.handleUpdate
-      || changed.some((k) => !plugin.properties[k]?.update_allowed && !(plugin as any).nestedTemplate)
+      || changed.some((k) => !plugin.properties[k]?.update_allowed && !(plugin as any).nestedTemplate && !plugin.acceptsAnyProperties)
       || (plugin.needsReplace?.(change) ?? false);
     if (!replace) {
       await this.updateResource(sv, op, row, plugin, change, metadata, applied);
@@ -1035,6 +1095,31 @@ export class Runtime {
     }
     return out;
   }
+}
+
+const TIMED: StackAction[] = ['CREATE', 'UPDATE', 'ADOPT', 'ROLLBACK'];
+
+/** When an operation times out (epoch ms): its own deadline (nested stacks) or the stack's timeout from its start. */
+function operationDeadline(row: Pick<StackRow, 'timeout_mins'>, op: Operation): number | null {
+  if (!TIMED.includes(op.action)) return null;
+  if (op.deadline) return op.deadline;
+  const mins = row.timeout_mins === null || row.timeout_mins === undefined ? null : Number(row.timeout_mins);
+  return mins ? op.startedAt + mins * 60_000 : null;
+}
+
+/**
+ * A nested stack's time: its own timeout when the definition gives one, never beyond the time its
+ * parent's operation has left (Heat hands nested stacks the parent's remaining time).
+ */
+function nestedTiming(parent: StackRow, def: NestedStackDefinition): { timeoutMins: number | null; deadline: number | null } {
+  const op = fromJson<Operation | null>(parent.operation, null);
+  const parentDeadline = op ? operationDeadline(parent, op) : null;
+  const now = Date.now();
+  const own = def.timeoutMins ? now + def.timeoutMins * 60_000 : null;
+  const deadline = own !== null && parentDeadline !== null ? Math.min(own, parentDeadline) : own ?? parentDeadline;
+  // timeout_mins is an INTEGER column: a share of the parent's time is rounded up to whole minutes.
+  const timeoutMins = def.timeoutMins ?? (parentDeadline !== null ? Math.max(1, Math.ceil((parentDeadline - now) / 60_000)) : null);
+  return { timeoutMins, deadline };
 }
 
 function physicalName(stackName: string, resName: string): string {

@@ -69,6 +69,8 @@ export interface Operation {
   /** For ROLLBACK: the action rolled back (CREATE rolls back by deleting). */
   rollbackOf?: StackAction;
   startedAt: number;
+  /** Epoch ms after which the operation times out: a nested stack's share of its parent's time. */
+  deadline?: number | null;
   /** Adopt: resource data by name from the abandon output. */
   adopt?: Record<string, any>;
 }

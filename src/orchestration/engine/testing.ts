@@ -10,7 +10,13 @@ import type { Context } from '../../core/service.ts';
 import { uuid } from '../../core/ids.ts';
 import type { Caller, PluginRegistry, ResourcePlugin } from '../types.ts';
 import { orchestrationMigrations } from '../db.ts';
+import { softwareMigrations } from '../software/store.ts';
+import { signalMigrations } from '../signal_url.ts';
+import { HEAT_PLUGINS } from '../resources/heat/index.ts';
 import { createEngine, type Engine } from './index.ts';
+
+/** Every table the engine and the OS::Heat::* plugins use. */
+export const HEAT_MIGRATIONS = [...taskMigrations, ...orchestrationMigrations, ...softwareMigrations, ...signalMigrations];
 
 /** Like resources/registry.ts createRegistry, without loading the real plugins (written in parallel). */
 function createRegistry(plugins: ResourcePlugin[]): PluginRegistry {
@@ -30,6 +36,8 @@ export class FakeCloud {
   hangAfterBackendCreate: string | null = null;
   inFlight = 0;
   maxInFlight = 0;
+  /** What Test::Probe resources saw of their stack, by resource name. */
+  seen = new Map<string, { timeoutMins: number | null | undefined; properties: Record<string, any>; parentId: string | null }>();
   byName(name: string) { return [...this.objects.values()].find((o) => o.name === name) ?? null; }
 }
 
@@ -85,9 +93,34 @@ export function fakePlugins(cloud: FakeCloud): ResourcePlugin[] {
       return null;
     },
     async handleSignal(r, details) { cloud.log.push(`signal ${r.name} ${JSON.stringify(details)}`); },
+    async handleCheck(r) {
+      cloud.log.push(`check ${logical(r)}`);
+      if (!r.physicalId || !cloud.objects.has(r.physicalId)) throw new Error(`${r.name} is gone`);
+    },
+    async handleSuspend(r) { cloud.log.push(`suspend ${logical(r)}`); },
+    async handleResume(r) { cloud.log.push(`resume ${logical(r)}`); },
     pollMs: 10,
   });
-  return [thing('Test::Thing', { withUpdate: true }), thing('Test::Fixed', { withUpdate: false })];
+  /** Records what it was given; its create waits while its gate is closed. */
+  const probe: ResourcePlugin = {
+    type: 'Test::Probe',
+    description: 'Records its context.',
+    properties: { required_one: { type: 'string', required: true } },
+    attributes: { known: { description: 'A declared attribute.' } },
+    async handleCreate(r) {
+      cloud.seen.set(r.name, { timeoutMins: r.stack.timeoutMins, properties: r.properties, parentId: r.stack.parentId });
+      await r.setPhysicalId(r.physicalName());
+    },
+    async checkCreateComplete(r) { return cloud.gates.get(r.name) !== false; },
+    async handleDelete() {},
+    async resolveAttribute(r, name) { return { name, path: [] }; },
+    // Answers what it was asked, so a test sees the path arrive whole and not applied again.
+    async resolveAttributePath(r, name, path) { return { name, path }; },
+    pollMs: 10,
+  };
+  /** Takes any properties, though its schema declares a required one. */
+  const anything: ResourcePlugin = { ...probe, type: 'Test::Anything', acceptsAnyProperties: true };
+  return [thing('Test::Thing', { withUpdate: true }), thing('Test::Fixed', { withUpdate: false }), probe, anything];
 }
 
 export interface Harness {
@@ -105,8 +138,8 @@ export interface Harness {
 export async function startHarness(cloud = new FakeCloud()): Promise<Harness> {
   const dir = mkdtempSync(join(tmpdir(), 'heat-engine-'));
   const db = await openDatabase(join(dir, 'db.sqlite'));
-  await migrate(db, [...taskMigrations, ...orchestrationMigrations]);
-  const registry = createRegistry(fakePlugins(cloud));
+  await migrate(db, HEAT_MIGRATIONS);
+  const registry = createRegistry([...fakePlugins(cloud), ...HEAT_PLUGINS]);
   const log = { info() {}, warn() {}, error() {} };
   const client = () => ({ request: async () => { throw new Error('no client in tests'); }, find: async () => null }) as any;
   const boot = async () => {
