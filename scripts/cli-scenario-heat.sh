@@ -55,7 +55,10 @@ export OS_CLIENT_CONFIG_FILE=$WORK/clouds.yaml
 # check EXPECT...: compares what the services and the simulator hold for the project with the
 # expectation (see check.py below) and prints both.
 check() {
-XX
+  local admin_token member_token
+  admin_token=$(openstack --os-cloud "$ADMIN_CLOUD" token issue -f value -c id)
+  member_token=$(openstack --os-cloud heat-member token issue -f value -c id)
+  python3 "$WORK/check.py" "$BASE_URL" "$admin_token" "$member_token" "$PROJECT_ID" "$@" || fail "check '$*' failed"
 }
 cat > "$WORK/check.py" <<'EOF'
 # usage: check.py BASE ADMIN_TOKEN MEMBER_TOKEN PROJECT_ID servers=N volumes=N networks=N routers=N fips=N
@@ -102,7 +105,7 @@ PROJECT_ID=$(admin project create --domain Default "$PROJECT" -f value -c id)
 admin user create --domain Default --project "$PROJECT" --password "$PASSWORD" "$USERNAME" -f value -c id
 admin role add --project "$PROJECT" --user "$USERNAME" member
 admin role add --project "$PROJECT" --user "$USERNAME" heat_stack_owner
-admin network create --external --provider-network-type flat --provider-physical-network public "$PUBLIC" -f value -c id
+admin network create --external "$PUBLIC" -f value -c id
 admin subnet create --network "$PUBLIC" --subnet-range 198.51.100.0/24 --no-dhcp --gateway 198.51.100.1 "$PUBLIC-subnet" -f value -c id
 admin flavor create --vcpus 1 --ram 512 --disk 1 "$FLAVOR" -f value -c id
 head -c $((1024 * 1024)) /dev/urandom > "$WORK/image.raw"
@@ -127,6 +130,8 @@ member server show "$STACK-db" -f value -c addresses | grep -q "$FIP" || fail "d
 [ "$(member stack resource list -n 2 "$STACK" -f value -c resource_name | grep -c '^server$')" -eq 2 ] || fail "nested resources: expected 2 web servers"
 WEB0=$(member server show "$STACK-web-0" -f value -c id)
 DB=$(member server show "$STACK-db" -f value -c id)
+NET_ID=$(member stack resource show "$STACK" net -f value -c physical_resource_id)
+member network show "$NET_ID" -f value -c name | grep -qx "$STACK-net" || fail "resource net is not network $STACK-net"
 
 step "stack update: scale the web tier out to 3 and roll release v2 into the servers' metadata"
 member stack update --existing --parameter web_count=3 --parameter release=v2 --wait "$STACK" -f value -c stack_status
@@ -141,13 +146,14 @@ step "stack delete: every server, volume, port group and floating IP goes"
 member stack delete --yes --wait "$STACK"
 member stack show "$STACK" >/dev/null 2>&1 && fail "the stack is still shown after delete"
 check servers=0 volumes=0 networks=0 routers=0 fips=0
-python3 - "$BASE_URL" "$(openstack --os-cloud "$ADMIN_CLOUD" token issue -f value -c id)" "$WEB0" "$DB" <<'EOF' || fail "VMs left in the simulator"
+python3 - "$BASE_URL" "$(openstack --os-cloud "$ADMIN_CLOUD" token issue -f value -c id)" "$NET_ID" "$WEB0" "$DB" <<'EOF' || fail "objects left in the simulator"
 import json, sys, urllib.request
-base, tok, *gone = sys.argv[1:]
+base, tok, net, *gone = sys.argv[1:]
 inv = json.load(urllib.request.urlopen(urllib.request.Request(base + '/simulator/inventory', headers={'X-Auth-Token': tok})))
 left = [v['name'] for v in inv['vms'] if v['name'] in gone]
-print('simulator: VMs of the deleted servers left:', left)
-sys.exit(1 if left else 0)
+pgs = [p['name'] for dc in inv['datacenters'] for s in dc['switches'] for p in s['portgroups'] if p['name'] == 'vistack-net-' + net]
+print('simulator: VMs of the deleted servers left:', left, '; port group of the stack network left:', pgs)
+sys.exit(1 if left or pgs else 0)
 EOF
 
 step "clean up the admin objects"
