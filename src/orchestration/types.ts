@@ -126,6 +126,9 @@ export interface PropertySchema {
   /** For 'map': the schema of its keys; for 'list': {'*': schema of each item}. */
   schema?: Record<string, PropertySchema>;
   support_status?: SupportStatus;
+  /** A hidden, deprecated property whose value stands for the named one when that one is not
+   *  given (Heat's translation of e.g. network_id → network), applied before required checks. */
+  replaced_by?: string;
 }
 
 export interface PropertyConstraint {
