@@ -30,6 +30,11 @@ test('a new network: Neutron defaults; provider attributes for admins only', asy
   for (const extra of [{ 'provider:network_type': 'vlan' }, { shared: true }, { 'router:external': true }]) {
     assertNeutronError(await env.demo.json('POST', `${N}/networks`, { network: { name: 'x', ...extra } }), 403);
   }
+  // Saying the default out loud is no privilege (Heat sends shared: false).
+  const plain = await env.demo.json('POST', `${N}/networks`, { network: { name: 'defaults', shared: false, 'router:external': false } });
+  assert.equal(plain.status, 201);
+  assert.equal(plain.body.network.shared, false);
+  await env.demo.json('DELETE', `${N}/networks/${plain.body.network.id}`);
 });
 
 test('provider segments: chosen VLAN ids are unique per physical network, flat networks one per physnet', async () => {

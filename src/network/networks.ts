@@ -324,8 +324,9 @@ async function createNetwork(ctx: Context, req: FastifyRequest, body: unknown, q
   const project = ownerOf(req, r);
   const target = { project_id: project };
   authorize(ctx, req, 'create_network', target);
-  if (r.shared !== undefined) authorize(ctx, req, 'create_network:shared', target);
-  if (r['router:external'] !== undefined) authorize(ctx, req, 'create_network:router:external', target);
+  // As Neutron, an attribute rule applies only to a value other than the attribute's default.
+  if (r.shared !== undefined && r.shared !== false) authorize(ctx, req, 'create_network:shared', target);
+  if (r['router:external'] !== undefined && r['router:external'] !== false) authorize(ctx, req, 'create_network:router:external', target);
   for (const k of ['provider:network_type', 'provider:physical_network', 'provider:segmentation_id']) {
     if (r[k] !== undefined) authorize(ctx, req, `create_network:${k}`, target);
   }

@@ -189,8 +189,8 @@ async function createPool(ctx: Context, req: FastifyRequest, body: unknown, t: T
   const tags = validTags(r.tags);
   const project = ownerOf(req, r);
   authorize(ctx, req, 'create_subnetpool', { project_id: project });
-  if (r.shared !== undefined) authorize(ctx, req, 'create_subnetpool:shared', { project_id: project });
-  if (r.is_default !== undefined) authorize(ctx, req, 'create_subnetpool:is_default', { project_id: project });
+  if (r.shared !== undefined && r.shared !== false) authorize(ctx, req, 'create_subnetpool:shared', { project_id: project });
+  if (r.is_default !== undefined && r.is_default !== false) authorize(ctx, req, 'create_subnetpool:is_default', { project_id: project });
   const id = uuid();
   const now = nowIso();
   await t.lock('network:subnetpools:default');
