@@ -223,11 +223,19 @@ function deploymentRow(r: any): SoftwareDeployment {
   };
 }
 
-/** Deployments whose deadline passed while still IN_PROGRESS become FAILED (checked on every read,
- *  so the API shows the failure even when no engine poll is left to notice it). */
+/**
+ * IN_PROGRESS deployments nobody waits for any more become FAILED: their deadline passed, or the
+ * resource that waits on them failed the same action (the engine gave up on it: stack timeout,
+ * cancel, a sibling's failure). That is Heat's cancellation of the deployment; it is checked on
+ * every read, so the API shows the failure without an engine poll left to notice it.
+ */
 async function expire(db: Queryable, rows: SoftwareDeployment[]): Promise<SoftwareDeployment[]> {
   const now = Date.now();
-  const late = rows.filter((d) => d.status === 'IN_PROGRESS' && d.deadline !== null && d.deadline <= now);
+  const late: SoftwareDeployment[] = [];
+  for (const d of rows) {
+    if (d.status !== 'IN_PROGRESS') continue;
+    if ((d.deadline !== null && d.deadline <= now) || (await abandonedByResource(db, d))) late.push(d);
+  }
   if (!late.length) return rows;
   const servers = new Set<string>();
   for (const d of late) {
@@ -237,6 +245,13 @@ async function expire(db: Queryable, rows: SoftwareDeployment[]): Promise<Softwa
   }
   for (const s of servers) await publishServerMetadata(db, s);
   return rows;
+}
+
+/** Whether the deployment resource owning `d` (physical id = deployment id) failed the action `d` runs. */
+async function abandonedByResource(db: Queryable, d: SoftwareDeployment): Promise<boolean> {
+  // Only physical_id, action and status of the engine's table are relied on.
+  const r = await db.get(`SELECT physical_id FROM heat_resources WHERE physical_id = ? AND action = ? AND status = 'FAILED'`, [d.id, d.action]);
+  return !!r;
 }
 
 export interface NewDeployment {

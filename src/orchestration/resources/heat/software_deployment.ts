@@ -8,7 +8,7 @@ import { validationFailed } from '../../types.ts';
 import { uuid } from '../../../core/ids.ts';
 import {
   createConfig, createDeployment, deleteConfig, deleteDeployment, deploymentView, findConfig, findDeployment, signalDeployment,
-  updateDeployment, type ConfigInput, type SoftwareConfig,
+  updateDeployment, TIMEOUT_REASON, type ConfigInput, type SoftwareConfig,
 } from '../../software/store.ts';
 import { nestedDeleted, nestedDone, selectPath, signalUrls } from './common.ts';
 import { NESTED_VERSION } from './resource_group.ts';
@@ -167,6 +167,15 @@ async function removeDeployment(r: ResourceContext): Promise<void> {
   if (d.config_id && (await findConfig(db, d.config_id))) await deleteConfig(db, d.config_id, null, { force: true });
 }
 
+/** Whether the deployment's server still exists (a lookup error counts as existing: keep waiting, bounded by the deadline). */
+async function serverExists(r: ResourceContext, serverId: string): Promise<boolean> {
+  try {
+    return (await r.client.find('compute', `/servers/${encodeURIComponent(serverId)}`)) !== null;
+  } catch {
+    return true;
+  }
+}
+
 async function outputOf(r: ResourceContext, name: string, path: unknown[]): Promise<unknown> {
   if (!r.physicalId) return null;
   const d = await findDeployment(r.cloud.db, r.physicalId);
@@ -191,17 +200,27 @@ function deploymentPlugin(type: string, description: string, structured: boolean
       if ((r.properties.actions ?? []).includes('UPDATE')) await runAction(r, 'UPDATE', structured);
     },
     async checkUpdateComplete(r) { return checkDeployment(r); },
+    // Only a DELETE in actions runs a config at delete time and waits for its signal (as Heat);
+    // otherwise, and whatever an earlier action left unsignalled (a create that timed out), the
+    // deployment simply goes. A server that never answered the last run (still waiting, or timed
+    // out) or that is gone will not answer the DELETE run either, so that is not waited for.
     async handleDelete(r) {
       const d = r.physicalId ? await findDeployment(r.cloud.db, r.physicalId) : null;
-      if (d && (r.properties.actions ?? []).includes('DELETE') && !r.data.delete_ran) {
+      if (r.data.awaiting && r.data.awaiting !== 'DELETE') await r.setData('awaiting', null);
+      const answered = d && d.status !== 'IN_PROGRESS' && !(d.status === 'FAILED' && d.status_reason === TIMEOUT_REASON);
+      if (d && answered && (r.properties.actions ?? []).includes('DELETE') && !r.data.delete_ran && (await serverExists(r, d.server_id))) {
         await runAction(r, 'DELETE', structured);
         await r.setData('delete_ran', '1');
       }
     },
     async checkDeleteComplete(r) {
-      // A failed delete-time run does not keep the deployment alive.
-      const done = await checkDeployment(r).catch(() => true);
-      if (!done) return false;
+      if (r.data.awaiting === 'DELETE' && r.physicalId) {
+        const d = await findDeployment(r.cloud.db, r.physicalId);
+        // A server that is gone will never signal; a failed delete-time run does not keep the deployment alive.
+        const done = !d || !(await serverExists(r, d.server_id)) || (await checkDeployment(r).catch(() => true));
+        if (!done) return false;
+        await r.setData('awaiting', null);
+      }
       await removeDeployment(r);
       return true;
     },

@@ -141,7 +141,8 @@ export async function testCloud(): Promise<{ ctx: Context; db: Database; close()
   const dir = mkdtempSync(join(tmpdir(), 'vistack-heat-test-'));
   const db = await openDatabase(`sqlite:${join(dir, 'test.db')}`);
   await migrate(db, softwareMigrations);
-  await db.run(`CREATE TABLE IF NOT EXISTS heat_resources (id TEXT PRIMARY KEY, physical_id TEXT, type TEXT, metadata TEXT)`);
+  await db.run(`CREATE TABLE IF NOT EXISTS heat_resources (id TEXT PRIMARY KEY, physical_id TEXT, type TEXT, metadata TEXT,
+    action TEXT NOT NULL DEFAULT 'INIT', status TEXT NOT NULL DEFAULT 'COMPLETE')`);
   const ctx = { db, config: { region: 'RegionOne', publicUrl: 'http://127.0.0.1:5000' }, log: { info() {}, warn() {}, error() {} } } as unknown as Context;
   return { ctx, db, async close() { await db.close(); rmSync(dir, { recursive: true, force: true }); } };
 }
