@@ -178,6 +178,19 @@ export async function call(r: ResourceContext, service: ServiceType, method: str
   }
 }
 
+/**
+ * A deprecated property given together with the one that replaced it: the template language
+ * moves an old name's value only when the new one is absent, so both here is the author's
+ * mistake, refused in Heat's words rather than one value silently winning.
+ */
+export function oldAndNewNames(p: Record<string, any>, pairs: [string, string][], prefix = ''): void {
+  for (const [now, old] of pairs) {
+    if (p[now] != null && p[old] != null) {
+      throw validationFailed(`Cannot define the following properties at the same time: ${prefix}${now}, ${prefix}${old}.`, 'ResourcePropertyConflict');
+    }
+  }
+}
+
 /** Drops undefined and null values from a request body (Heat sends only what is set). */
 export function compact<T extends Record<string, unknown>>(o: T): Partial<T> {
   const out: Record<string, unknown> = {};

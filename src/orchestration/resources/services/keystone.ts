@@ -32,10 +32,10 @@ async function createOnce(r: ResourceContext, k: Kind, body: Record<string, any>
   }
 }
 
-const roleAssignments = listOf('List of role assignments.', {
-  role: str('Keystone role.', { required: true, constraint: 'keystone.role' }),
-  project: str('Keystone project.', { constraint: 'keystone.project' }),
-  domain: str('Keystone domain.', { constraint: 'keystone.domain' }),
+const roleAssignments = listOf('Roles to grant, each on a project or a domain; on update, grants dropped from the list are revoked and new ones granted.', {
+  role: str('Name or ID of the role.', { required: true, constraint: 'keystone.role' }),
+  project: str('Name or ID of the project to grant the role on.', { constraint: 'keystone.project' }),
+  domain: str('Name or ID of the domain to grant the role on (used when no project is given).', { constraint: 'keystone.domain' }),
 }, { update_allowed: true });
 
 /** Grants (or revokes) roles to a user or group on projects or domains. */
@@ -119,24 +119,24 @@ const changed = (c: UpdateChange, map: Record<string, string>) => {
 
 export const project = keystonePlugin({
   type: 'OS::Keystone::Project',
-  description: 'Heat Template Resource for Keystone Project. Projects represent the base unit of ownership in OpenStack, in that all resources in OpenStack should be owned by a specific project. A project itself must be owned by a specific domain, and hence all project names are not globally unique, but unique to their domain. If the domain for a project is not specified, then it is added to the default domain.',
+  description: 'A Keystone project: what owns cloud resources. It lives in a domain (the default one unless given) and its name is unique only there.',
   kind: { collection: 'projects', key: 'project' },
   properties: {
-    name: str('Name of keystone project.', { update_allowed: true }),
-    domain: str('Name or id of keystone domain.', { default: 'default', update_allowed: true, constraint: 'keystone.domain' }),
-    description: str('Description of keystone project.', { default: '', update_allowed: true }),
-    enabled: bool('This project is enabled or disabled.', { default: true, update_allowed: true }),
-    parent: str('The name or ID of parent of this keystone project in hierarchy.', { constraint: 'keystone.project' }),
-    tags: listOfStr('A list of tags for labeling and sorting projects.', { default: [], update_allowed: true }),
+    name: str("Project name; without one the project gets the resource's physical name.", { update_allowed: true }),
+    domain: str('Name or ID of the domain of the project.', { default: 'default', update_allowed: true, constraint: 'keystone.domain' }),
+    description: str('Free text about the project.', { default: '', update_allowed: true }),
+    enabled: bool('Whether the project is enabled.', { default: true, update_allowed: true }),
+    parent: str('Name or ID of the parent project, for a project hierarchy.', { constraint: 'keystone.project' }),
+    tags: listOfStr('Tags for the project; on update the list replaces them.', { default: [], update_allowed: true }),
   },
   attributes: {
-    name: attr('Project name.', 'string'),
-    parent_id: attr('Parent project id.', 'string'),
-    domain_id: attr('Domain id for project.', 'string'),
-    enabled: attr('Flag of enable project.', 'boolean'),
-    is_domain: attr('Indicates whether the project also acts as a domain.', 'boolean'),
-    description: attr('Description of project.', 'string'),
-    show: attr('Detailed information about resource.', 'map'),
+    name: attr('The project name.', 'string'),
+    parent_id: attr('ID of the parent project.', 'string'),
+    domain_id: attr('ID of the domain of the project.', 'string'),
+    enabled: attr('Whether the project is enabled.', 'boolean'),
+    is_domain: attr('Whether the project is also a domain.', 'boolean'),
+    description: attr('The project description.', 'string'),
+    show: attr('The whole object, as the service shows it.', 'map'),
   },
   async body(r, p) {
     return {
@@ -155,26 +155,26 @@ export const project = keystonePlugin({
 
 export const user = keystonePlugin({
   type: 'OS::Keystone::User',
-  description: 'Heat Template Resource for Keystone User. Users represent an individual API consumer. A user itself must be owned by a specific domain, and hence all user names are not globally unique, but only unique to their domain.',
+  description: 'A Keystone user: a person or program that calls the APIs. It lives in a domain (the default one unless given) and its name is unique only there.',
   kind: { collection: 'users', key: 'user' },
   properties: {
-    name: str('Name of keystone user.', { update_allowed: true }),
-    domain: str('Name or ID of keystone domain.', { default: 'default', update_allowed: true, constraint: 'keystone.domain' }),
-    description: str('Description of keystone user.', { default: '', update_allowed: true }),
-    enabled: bool('Keystone user is enabled or disabled.', { default: true, update_allowed: true }),
-    email: str('Email address of keystone user.', { update_allowed: true }),
-    password: str('Password of keystone user.', { update_allowed: true }),
-    default_project: str('Name or ID of default project of keystone user.', { update_allowed: true, constraint: 'keystone.project' }),
-    groups: listOfStr('Keystone user groups.', { update_allowed: true, itemConstraint: 'keystone.group' }),
+    name: str("User name; without one the user gets the resource's physical name.", { update_allowed: true }),
+    domain: str('Name or ID of the domain of the user.', { default: 'default', update_allowed: true, constraint: 'keystone.domain' }),
+    description: str('Free text about the user.', { default: '', update_allowed: true }),
+    enabled: bool('Whether the user is enabled (may log in).', { default: true, update_allowed: true }),
+    email: str("The user's email address.", { update_allowed: true }),
+    password: str("The user's password.", { update_allowed: true }),
+    default_project: str('Name or ID of the project the user works in by default.', { update_allowed: true, constraint: 'keystone.project' }),
+    groups: listOfStr('Names or IDs of groups to put the user in; on update the user joins and leaves groups to match.', { update_allowed: true, itemConstraint: 'keystone.group' }),
     roles: roleAssignments,
   },
   attributes: {
-    name: attr('User name.', 'string'),
-    default_project_id: attr('Default project id for user.', 'string'),
-    domain_id: attr('Domain id for user.', 'string'),
-    enabled: attr('Flag of enable user.', 'boolean'),
-    password_expires_at: attr('Show user password expiration time.', 'string'),
-    show: attr('Detailed information about resource.', 'map'),
+    name: attr('The user name.', 'string'),
+    default_project_id: attr("ID of the user's default project.", 'string'),
+    domain_id: attr('ID of the domain of the user.', 'string'),
+    enabled: attr('Whether the user is enabled.', 'boolean'),
+    password_expires_at: attr('When the password expires, or null.', 'string'),
+    show: attr('The whole object, as the service shows it.', 'map'),
   },
   async body(r, p) {
     return {
@@ -207,28 +207,28 @@ export const user = keystonePlugin({
 
 export const role = keystonePlugin({
   type: 'OS::Keystone::Role',
-  description: 'Heat Template Resource for Keystone Role. Roles dictate the level of authorization the end user can obtain. Roles can be granted at either the domain or project level. Role can be assigned to the individual user or at the group level. Role name is unique within the owning domain.',
+  description: 'A Keystone role: a set of rights granted to users or groups on a project or a domain.',
   kind: { collection: 'roles', key: 'role' },
   properties: {
-    name: str('Name of keystone role.', { update_allowed: true }),
-    domain: str('Name or id of keystone domain.', { constraint: 'keystone.domain' }),
+    name: str("Role name; without one the role gets the resource's physical name.", { update_allowed: true }),
+    domain: str('Name or ID of a domain, for a role that belongs to that domain alone.', { constraint: 'keystone.domain' }),
   },
-  attributes: { show: attr('Detailed information about resource.', 'map') },
+  attributes: { show: attr('The whole object, as the service shows it.', 'map') },
   async body(r, p) { return { domain_id: await domainId(r, p.domain) }; },
   async updateBody() { return {}; },
 });
 
 export const group = keystonePlugin({
   type: 'OS::Keystone::Group',
-  description: 'Heat Template Resource for Keystone Group. Groups are a container representing a collection of users. A group itself must be owned by a specific domain, and hence all group names are not globally unique, but only unique to their domain.',
+  description: 'A Keystone group: users gathered so roles can be granted to all of them at once. It lives in a domain (the default one unless given).',
   kind: { collection: 'groups', key: 'group' },
   properties: {
-    name: str('Name of keystone group.', { update_allowed: true }),
-    domain: str('Name or id of keystone domain.', { default: 'default', update_allowed: true, constraint: 'keystone.domain' }),
-    description: str('Description of keystone group.', { default: '', update_allowed: true }),
+    name: str("Group name; without one the group gets the resource's physical name.", { update_allowed: true }),
+    domain: str('Name or ID of the domain of the group.', { default: 'default', update_allowed: true, constraint: 'keystone.domain' }),
+    description: str('Free text about the group.', { default: '', update_allowed: true }),
     roles: roleAssignments,
   },
-  attributes: { show: attr('Detailed information about resource.', 'map') },
+  attributes: { show: attr('The whole object, as the service shows it.', 'map') },
   async body(r, p) { return { domain_id: await domainId(r, p.domain), description: p.description ?? '' }; },
   async afterCreate(r, id) { await assignRoles(r, 'groups', id, r.properties.roles ?? []); },
   async updateBody(r, c) {

@@ -91,6 +91,14 @@ describe('OS::Neutron network resources', () => {
     await assert.rejects(routerInterface.validate!({ router: 'r' }, { client: env.client }), /subnet, port/);
     await assert.rejects(routerInterface.validate!({ router: 'r', subnet: 's', port: 'p' }, { client: env.client }), /subnet, port/);
     await assert.rejects(securityGroup.validate!({ name: 'default' }, { client: env.client }), /"default"/);
+    // An old name next to its replacement is refused, not silently outvoted.
+    const both = /Cannot define the following properties at the same time/;
+    await assert.rejects(subnet.validate!({ network: 'a', network_id: 'b', cidr: '10.0.0.0/24' }, { client: env.client }), /network, network_id/);
+    await assert.rejects(port.validate!({ network: 'a', network_id: 'b' }, { client: env.client }), both);
+    await assert.rejects(port.validate!({ network: 'a', fixed_ips: [{ subnet: 's', subnet_id: 't' }] }, { client: env.client }), /fixed_ips.subnet, fixed_ips.subnet_id/);
+    await assert.rejects(routerInterface.validate!({ router: 'r', router_id: 'q', subnet: 's' }, { client: env.client }), /router, router_id/);
+    await assert.rejects(floatingIp.validate!({ floating_network: 'a', floating_network_id: 'b' }, { client: env.client }), both);
+    await port.validate!({ network: 'a', fixed_ips: [{ subnet: 's' }] }, { client: env.client });
     const r = resourceContext(subnet, { network: 'no-such-net', cidr: '10.9.0.0/24' }, env.client);
     await assert.rejects(subnet.handleCreate(r), /Unable to find network with name or id 'no-such-net'/);
     assert.equal(r.physicalId, null);
@@ -111,6 +119,11 @@ describe('OS::Neutron::Subnet updates (as Heat\'s functional tests make them)', 
     assert.deepEqual(await subnet.resolveAttribute(s, 'allocation_pools'), []);
     assert.equal(await subnet.resolveAttribute(s, 'gateway_ip'), null);
     await remove(subnet, s);
+    // An empty gateway_ip at create: a subnet without a gateway (absent: Neutron picks one).
+    const none = resourceContext(subnet, { network: n.physicalId, cidr: '11.11.12.0/24', gateway_ip: '' }, env.client);
+    await create(subnet, none);
+    assert.equal(await subnet.resolveAttribute(none, 'gateway_ip'), null);
+    await remove(subnet, none);
     await remove(net, n);
   });
 });

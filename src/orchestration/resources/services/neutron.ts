@@ -4,7 +4,7 @@
 import { heatError, validationFailed, type PropertySchema, type ResourceContext, type ResourcePlugin, type UpdateChange } from '../../types.ts';
 import {
   attr, bool, call, compact, findNetwork, findPort, findQosPolicy, findRouter, findSecurityGroup, findSubnet, findSubnetPool, findProject,
-  ignoreNotFound, int, isNotFound, list, listOf, listOfStr, map, resolve, str,
+  ignoreNotFound, int, isNotFound, list, listOf, listOfStr, map, oldAndNewNames, resolve, str,
 } from './common.ts';
 
 interface NeutronKind {
@@ -39,10 +39,10 @@ function fieldAttrs(k: NeutronKind, rename: Record<string, (o: any, r: ResourceC
   };
 }
 
-const nameProp = (what: string) => str(`A string specifying a symbolic name for the ${what}, which is not required to be unique.`, { update_allowed: true });
-const valueSpecs = (what: string) => map(`Extra parameters to include in the request. Parameters are often specific to installed hardware or extensions.`, { default: {}, update_allowed: true, description: `Extra parameters to include in the ${what} request.` });
-const tags = listOfStr('The tags to be added to the object.', { update_allowed: true });
-const tenantId = str('The ID of the tenant which will own the object. Only administrative users can set the tenant identifier; this cannot be changed using authorization policies.');
+const nameProp = (what: string) => str(`Name of the ${what} (names need not be unique). Without one the ${what} gets the resource's physical name.`, { update_allowed: true });
+const valueSpecs = (what: string) => map(`Extra ${what} fields sent to Neutron as given, at create and on update (for attributes of extensions this schema does not know).`, { default: {}, update_allowed: true });
+const tags = listOfStr('Tags for the object; on update the list replaces all of its tags.', { update_allowed: true });
+const tenantId = str("ID of the project to own the object, when not the caller's own; normally only an admin may set it.");
 
 /** Sets the tags of an object (PUT replaces them all). */
 async function putTags(r: ResourceContext, collection: string, id: string, t: string[] | null | undefined) {
@@ -69,6 +69,8 @@ function plugin(def: {
   rename?: Record<string, (o: any, r: ResourceContext) => unknown>;
   checkCreateComplete?: ResourcePlugin['checkCreateComplete'];
   named?: boolean;
+  /** Body fields whose null is sent as null at create (it means something to Neutron), not dropped. */
+  keepNull?: string[];
 }): ResourcePlugin {
   const k = def.kind;
   const named = def.named ?? true;
@@ -79,8 +81,10 @@ function plugin(def: {
       const found = named ? await byPhysicalName(r, k) : null;
       if (found) { await r.setPhysicalId(found); return; }
       const props = r.properties;
-      const body = { ...(named ? { name: props.name ?? r.physicalName() } : {}), ...(await def.body(r, props)), ...(props.value_specs ?? {}) };
-      const o = (await call(r, 'network', 'POST', `/${k.collection}`, { [k.key]: compact(body) }))[k.key];
+      const body: Record<string, unknown> = { ...(named ? { name: props.name ?? r.physicalName() } : {}), ...(await def.body(r, props)), ...(props.value_specs ?? {}) };
+      const sent: Record<string, unknown> = compact(body);
+      for (const f of def.keepNull ?? []) if (body[f] === null) sent[f] = null;
+      const o = (await call(r, 'network', 'POST', `/${k.collection}`, { [k.key]: sent }))[k.key];
       await r.setPhysicalId(o.id);
       if (props.tags?.length) await putTags(r, k.collection, o.id, props.tags);
       await def.afterCreate?.(r, o);
@@ -113,33 +117,33 @@ const idOf = async (find: typeof findNetwork, r: ResourceContext, v: string | nu
 
 export const net = plugin({
   type: 'OS::Neutron::Net',
-  description: 'A resource for managing Neutron net. A network is a virtual isolated layer-2 broadcast domain which is typically reserved to the tenant who created it, unless the network has been explicitly configured to be shared.',
+  description: 'A Neutron network: an isolated layer-2 segment, private to its project unless it is shared.',
   kind: { collection: 'networks', key: 'network' },
   properties: {
     name: nameProp('network'),
     value_specs: valueSpecs('network'),
-    admin_state_up: bool('A boolean value specifying the administrative status of the network.', { default: true, update_allowed: true }),
+    admin_state_up: bool('Whether the network is administratively up.', { default: true, update_allowed: true }),
     tenant_id: tenantId,
-    shared: bool('Whether this network should be shared across all tenants. Note that the default policy setting restricts usage of this attribute to administrative users only.', { default: false, update_allowed: true }),
-    dhcp_agent_ids: listOfStr('The IDs of the DHCP agent to schedule the network. Note that the default policy setting in Neutron restricts usage of this property to administrative users only.', { update_allowed: true }),
-    port_security_enabled: bool('Flag to enable/disable port security on the network. It provides the default value for the attribute of the ports created on this network.', { update_allowed: true }),
-    qos_policy: str('The name or ID of QoS policy to attach to this network.', { update_allowed: true, constraint: 'neutron.qos_policy' }),
-    dns_domain: str('DNS domain associated with this network.', { update_allowed: true }),
-    availability_zone_hints: listOfStr('Availability zone candidates for the network. It requires the availability_zone extension to be available.'),
+    shared: bool('Whether every project may use the network. Neutron lets only admins set it by default.', { default: false, update_allowed: true }),
+    dhcp_agent_ids: listOfStr('DHCP agents to host the network (an admin setting). Accepted for compatibility; the plugin does not schedule agents, so the value is not used.', { update_allowed: true }),
+    port_security_enabled: bool('Whether port security (security groups and address checks) is on; ports made on the network take this as their default.', { update_allowed: true }),
+    qos_policy: str('Name or ID of a QoS policy for the network; removing it on update detaches the policy.', { update_allowed: true, constraint: 'neutron.qos_policy' }),
+    dns_domain: str('DNS domain for names on the network.', { update_allowed: true }),
+    availability_zone_hints: listOfStr('Availability zones the network may be placed in (sent only when the list is not empty).'),
     tags,
   },
   attributes: {
-    status: attr('The status of the network.', 'string'),
-    name: attr('The name of the network.', 'string'),
-    subnets: attr('Subnets of this network.', 'list'),
-    admin_state_up: attr('The administrative status of the network.', 'string'),
-    tenant_id: attr('The tenant owning this network.', 'string'),
-    port_security_enabled: attr('Port security enabled of the network.', 'boolean'),
-    mtu: attr('The maximum transmission unit size(in bytes) for the network.', 'integer'),
-    qos_policy_id: attr('The QoS policy ID attached to this network.', 'string'),
-    l2_adjacency: attr('A boolean value for L2 adjacency, True means that you can expect L2 connectivity throughout the Network.', 'boolean'),
-    segments: attr('The segments of this network.', 'list'),
-    show: attr('Detailed information about resource.', 'map'),
+    status: attr('Current status of the network, e.g. ACTIVE.', 'string'),
+    name: attr('Network name.', 'string'),
+    subnets: attr('IDs of the subnets on the network.', 'list'),
+    admin_state_up: attr('Whether the network is administratively up.', 'string'),
+    tenant_id: attr('ID of the project that owns the network.', 'string'),
+    port_security_enabled: attr('Whether port security is on for the network.', 'boolean'),
+    mtu: attr('Largest packet, in bytes, the network carries (MTU).', 'integer'),
+    qos_policy_id: attr('ID of the QoS policy on the network, or null.', 'string'),
+    l2_adjacency: attr('True when all ports of the network reach each other at layer 2.', 'boolean'),
+    segments: attr('Segments of the network (empty when it has none).', 'list'),
+    show: attr('The whole object, as the service shows it.', 'map'),
   },
   async body(r, p) {
     return {
@@ -158,53 +162,54 @@ export const net = plugin({
 
 // ------------------------------------------------------------------ OS::Neutron::Subnet
 
+// '' asks for no gateway (null to Neutron); absent lets Neutron pick one.
 const gateway = (v: unknown) => (v === '' ? null : v ?? undefined);
 
 export const subnet = plugin({
   type: 'OS::Neutron::Subnet',
-  description: 'A resource for managing Neutron subnets. A subnet represents an IP address block that can be used for assigning IP addresses to virtual instances.',
+  description: 'A Neutron subnet: a block of IP addresses on a network, from which its ports get addresses.',
   kind: { collection: 'subnets', key: 'subnet' },
   properties: {
-    network_id: str('ID of the network.', { support_status: { status: 'HIDDEN', version: '5.0.0', message: 'Use property network.' }, constraint: 'neutron.network' }),
-    network: str('The ID of the attached network.', { required: true, constraint: 'neutron.network' }),
-    subnetpool: str('The name or ID of the subnet pool.', { constraint: 'neutron.subnetpool' }),
-    prefixlen: int('Prefix length for subnet allocation from subnet pool.', { constraints: [{ range: { min: 0 } }] }),
-    cidr: str('The CIDR.', { constraint: 'net_cidr' }),
+    network_id: str('Old name of network.', { support_status: { status: 'HIDDEN', version: '5.0.0', message: 'Use property network.' }, constraint: 'neutron.network', replaced_by: 'network' }),
+    network: str('Name or ID of the network the subnet is on.', { required: true, constraint: 'neutron.network' }),
+    subnetpool: str('Name or ID of a subnet pool to take the address block from; give either this or cidr.', { constraint: 'neutron.subnetpool' }),
+    prefixlen: int('Prefix length of the block taken from subnetpool (only with subnetpool).', { constraints: [{ range: { min: 0 } }] }),
+    cidr: str('The address block in CIDR notation, e.g. 10.0.0.0/24; give either this or subnetpool.', { constraint: 'net_cidr' }),
     value_specs: valueSpecs('subnet'),
     name: nameProp('subnet'),
-    ip_version: int('The IP version, which is 4 or 6.', { default: 4, allowed: [4, 6] }),
-    dns_nameservers: listOfStr('A specified set of DNS name servers to be used.', { default: [], update_allowed: true }),
-    gateway_ip: str('The gateway IP address. Set to any of [ null | ~ | "" ] to create/update a subnet without a gateway. If omitted when creation, neutron will assign the first free IP address within the subnet to the gateway automatically. If remove this from template when update, the old gateway IP address will be detached.', { update_allowed: true }),
-    enable_dhcp: bool('Set to true if DHCP is enabled and false if DHCP is disabled.', { default: true, update_allowed: true }),
-    allocation_pools: listOf('The start and end addresses for the allocation pools.', {
-      start: str('Start address for the allocation pool.', { required: true, constraint: 'ip_addr' }),
-      end: str('End address for the allocation pool.', { required: true, constraint: 'ip_addr' }),
+    ip_version: int('IP version of the subnet: 4 or 6. The IPv6 modes need 6.', { default: 4, allowed: [4, 6] }),
+    dns_nameservers: listOfStr('DNS servers handed to hosts on the subnet.', { default: [], update_allowed: true }),
+    gateway_ip: str('Address of the gateway. Omitted (or null) at create, Neutron picks the first address of the block; an empty string makes the subnet without a gateway. On update, an empty string, null or removing the property leaves the subnet without a gateway.', { update_allowed: true }),
+    enable_dhcp: bool('Whether DHCP hands out addresses on the subnet.', { default: true, update_allowed: true }),
+    allocation_pools: listOf('Address ranges that ports get their addresses from. Removing them on update leaves the subnet with no ranges.', {
+      start: str('First address of the range.', { required: true, constraint: 'ip_addr' }),
+      end: str('Last address of the range.', { required: true, constraint: 'ip_addr' }),
     }, { update_allowed: true }),
     tenant_id: tenantId,
-    host_routes: listOf('A list of host route dictionaries for the subnet.', {
-      destination: str('The destination for static route.', { required: true, constraint: 'net_cidr' }),
-      nexthop: str('The next hop for the destination.', { required: true, constraint: 'ip_addr' }),
+    host_routes: listOf('Static routes handed to hosts on the subnet; removing them on update clears them.', {
+      destination: str('Destination block of the route, in CIDR notation.', { required: true, constraint: 'net_cidr' }),
+      nexthop: str('Address of the router that traffic for the destination goes to.', { required: true, constraint: 'ip_addr' }),
     }, { update_allowed: true }),
-    ipv6_ra_mode: str('IPv6 RA (Router Advertisement) mode.', { allowed: ['dhcpv6-stateful', 'dhcpv6-stateless', 'slaac'] }),
-    ipv6_address_mode: str('IPv6 address mode.', { allowed: ['dhcpv6-stateful', 'dhcpv6-stateless', 'slaac'] }),
-    segment: str('The name/ID of the segment to associate.', { update_allowed: true }),
+    ipv6_ra_mode: str('How router advertisements are sent on the subnet (IPv6 only).', { allowed: ['dhcpv6-stateful', 'dhcpv6-stateless', 'slaac'] }),
+    ipv6_address_mode: str('How hosts on the subnet get their addresses (IPv6 only).', { allowed: ['dhcpv6-stateful', 'dhcpv6-stateless', 'slaac'] }),
+    segment: str('ID of the network segment the subnet belongs to; can be changed or removed on update.', { update_allowed: true }),
     tags,
   },
   attributes: {
-    name: attr('Friendly name of the subnet.', 'string'),
-    network_id: attr('Parent network of the subnet.', 'string'),
-    tenant_id: attr('Tenant owning the subnet.', 'string'),
-    allocation_pools: attr('Ip allocation pools and their ranges.', 'list'),
-    gateway_ip: attr('Ip of the subnet\'s gateway.', 'string'),
-    host_routes: attr('Additional routes for this subnet.', 'list'),
-    ip_version: attr('Ip version for the subnet.', 'string'),
-    cidr: attr('CIDR block notation for this subnet.', 'string'),
-    dns_nameservers: attr('List of dns nameservers.', 'list'),
-    enable_dhcp: attr('\'true\' if DHCP is enabled for this subnet; \'false\' otherwise.', 'boolean'),
-    show: attr('Detailed information about resource.', 'map'),
+    name: attr('Subnet name.', 'string'),
+    network_id: attr('ID of the network the subnet is on.', 'string'),
+    tenant_id: attr('ID of the project that owns the subnet.', 'string'),
+    allocation_pools: attr('Address ranges ports get their addresses from.', 'list'),
+    gateway_ip: attr('Address of the gateway, or null when there is none.', 'string'),
+    host_routes: attr('Static routes handed to hosts.', 'list'),
+    ip_version: attr('IP version: 4 or 6.', 'string'),
+    cidr: attr('Address block of the subnet, in CIDR notation.', 'string'),
+    dns_nameservers: attr('DNS servers handed to hosts.', 'list'),
+    enable_dhcp: attr('Whether DHCP is on for the subnet.', 'boolean'),
+    show: attr('The whole object, as the service shows it.', 'map'),
   },
   async validate(p) {
-    if (p.network && p.network_id) throw validationFailed('Cannot define the following properties at the same time: network, network_id.', 'ResourcePropertyConflict');
+    oldAndNewNames(p, [['network', 'network_id']]);
     if (!p.cidr && !p.subnetpool) throw validationFailed('At least one of the following properties must be specified: cidr, subnetpool.', 'PropertyUnspecifiedError');
     if (p.cidr && p.subnetpool) throw validationFailed('Cannot define the following properties at the same time: subnetpool, cidr.', 'ResourcePropertyConflict');
     if (p.prefixlen != null && !p.subnetpool) throw validationFailed('Property prefixlen requires subnetpool.', 'StackValidationFailed');
@@ -214,7 +219,7 @@ export const subnet = plugin({
   },
   async body(r, p) {
     return {
-      network_id: await idOf(findNetwork, r, p.network ?? p.network_id),
+      network_id: await idOf(findNetwork, r, p.network),
       subnetpool_id: await idOf(findSubnetPool, r, p.subnetpool), prefixlen: p.prefixlen ?? undefined,
       cidr: p.cidr, ip_version: p.ip_version, dns_nameservers: p.dns_nameservers?.length ? p.dns_nameservers : undefined,
       gateway_ip: gateway(p.gateway_ip), enable_dhcp: p.enable_dhcp, allocation_pools: p.allocation_pools ?? undefined,
@@ -222,6 +227,7 @@ export const subnet = plugin({
       segment_id: p.segment ?? undefined,
     };
   },
+  keepNull: ['gateway_ip'],
   async updateBody(_r, c) {
     const b = changedFields(c, ['dns_nameservers', 'enable_dhcp', 'allocation_pools', 'host_routes']);
     if (c.changed.includes('gateway_ip')) b.gateway_ip = c.newProperties.gateway_ip === '' || c.newProperties.gateway_ip == null ? null : c.newProperties.gateway_ip;
@@ -250,59 +256,61 @@ const sgIds = async (r: ResourceContext, sgs: string[] | null) => {
 
 export const port = plugin({
   type: 'OS::Neutron::Port',
-  description: 'A resource for managing Neutron ports. A port represents a virtual switch port on a logical network switch.',
+  description: 'A Neutron port: a point of attachment to a network, with a MAC address and fixed IPs, that a server or router plugs into.',
   kind: { collection: 'ports', key: 'port' },
   properties: {
-    network_id: str('ID of network to create a port on.', { support_status: { status: 'HIDDEN', version: '5.0.0', message: 'Use property network.' }, constraint: 'neutron.network' }),
-    network: str('Network this port belongs to. If you plan to use current port to assign Floating IP, you should specify fixed_ips with subnet. Note if this changes to a different network update, the port will be replaced.', { required: true, constraint: 'neutron.network' }),
+    network_id: str('Old name of network.', { support_status: { status: 'HIDDEN', version: '5.0.0', message: 'Use property network.' }, constraint: 'neutron.network', replaced_by: 'network' }),
+    network: str('Name or ID of the network to make the port on; a different network on update replaces the port.', { required: true, constraint: 'neutron.network' }),
     name: nameProp('port'),
     value_specs: valueSpecs('port'),
-    admin_state_up: bool('The administrative state of this port.', { default: true, update_allowed: true }),
-    fixed_ips: listOf('Desired IPs for this port.', {
-      subnet_id: str('Subnet in which to allocate the IP address for this port.', { support_status: { status: 'HIDDEN', version: '5.0.0', message: 'Use property subnet.' }, constraint: 'neutron.subnet' }),
-      subnet: str('Subnet in which to allocate the IP address for this port.', { constraint: 'neutron.subnet' }),
-      ip_address: str('IP address desired in the subnet for this port.', { constraint: 'ip_addr' }),
+    admin_state_up: bool('Whether the port is administratively up.', { default: true, update_allowed: true }),
+    fixed_ips: listOf('Addresses for the port, each by subnet, address or both; omitted, Neutron picks them. On update the list replaces the addresses; removing it keeps the current ones.', {
+      subnet_id: str('Old name of subnet.', { support_status: { status: 'HIDDEN', version: '5.0.0', message: 'Use property subnet.' }, constraint: 'neutron.subnet', replaced_by: 'subnet' }),
+      subnet: str('Name or ID of the subnet to take the address from.', { constraint: 'neutron.subnet' }),
+      ip_address: str('The address wanted; Neutron picks one when omitted.', { constraint: 'ip_addr' }),
     }, { update_allowed: true }),
-    mac_address: str('MAC address to give to this port. The default update policy of this property in neutron is that allow admin role only.', { constraint: 'mac_addr', update_allowed: true }),
-    device_id: str('Device ID of this port.', { update_allowed: true }),
-    device_owner: str('Name of the network owning the port. The value is typically network:floatingip or network:router_interface or network:dhcp.', { update_allowed: true }),
-    security_groups: listOfStr('Security group IDs to associate with this port.', { update_allowed: true }),
-    allowed_address_pairs: listOf('Additional MAC/IP address pairs allowed to pass through the port.', {
-      mac_address: str('MAC address to allow through this port.', { constraint: 'mac_addr' }),
-      ip_address: str('IP address to allow through this port.', { required: true, constraint: 'net_cidr' }),
+    mac_address: str('MAC address for the port; Neutron makes one up when omitted. Changing it is for admins only by default.', { constraint: 'mac_addr', update_allowed: true }),
+    device_id: str('ID of the device (e.g. a server) that uses the port.', { update_allowed: true }),
+    device_owner: str('Kind of device that uses the port, such as compute:nova or network:router_interface.', { update_allowed: true }),
+    security_groups: listOfStr("Names or IDs of the port's security groups; omitted at create, the project's default group applies. On update the list replaces the groups (removing it leaves none).", { update_allowed: true }),
+    allowed_address_pairs: listOf("MAC/IP pairs the port may also send from besides its own (e.g. a shared virtual IP).", {
+      mac_address: str("MAC address of the pair; the port's own when omitted.", { constraint: 'mac_addr' }),
+      ip_address: str('Address block of the pair, in CIDR notation.', { required: true, constraint: 'net_cidr' }),
     }, { update_allowed: true }),
-    'binding:vnic_type': str('The vnic type to be bound on the neutron port. To support SR-IOV PCI passthrough networking, you can request that the neutron port to be realized as normal (virtual nic), direct (pci passthrough), or macvtap (virtual interface with a tap-like software interface). Note that this only works for Neutron deployments that support the bindings extension.', { default: 'normal', update_allowed: true, allowed: ['normal', 'direct', 'macvtap', 'direct-physical', 'baremetal', 'virtio-forwarder', 'smart-nic'] }),
-    port_security_enabled: bool('Flag to enable/disable port security on the port. When disable this feature(set it to False), there will be no packages filtering, like security-group and address-pairs.', { update_allowed: true }),
-    qos_policy: str('The name or ID of QoS policy to attach to this port.', { update_allowed: true, constraint: 'neutron.qos_policy' }),
-    dns_name: str('DNS name associated with the port.', { update_allowed: true }),
-    no_fixed_ips: bool('Flag to disable all fixed ips on the port.', { default: false, update_allowed: true }),
+    'binding:vnic_type': str('Kind of NIC the port is bound as on the host: normal is a virtual NIC; direct, macvtap and the others are for SR-IOV and hardware offload.', { default: 'normal', update_allowed: true, allowed: ['normal', 'direct', 'macvtap', 'direct-physical', 'baremetal', 'virtio-forwarder', 'smart-nic'] }),
+    port_security_enabled: bool("Whether port security is on; when off, neither security groups nor address checks filter the port's traffic. Omitted, the network's setting applies.", { update_allowed: true }),
+    qos_policy: str('Name or ID of a QoS policy for the port; removing it on update detaches the policy.', { update_allowed: true, constraint: 'neutron.qos_policy' }),
+    dns_name: str('Host name of the port in DNS.', { update_allowed: true }),
+    no_fixed_ips: bool('When true the port gets no fixed IPs at all; not together with fixed_ips.', { default: false, update_allowed: true }),
     tags,
   },
   attributes: {
-    admin_state_up: attr('The administrative state of this port.', 'string'),
-    device_id: attr('Unique identifier for the device.', 'string'),
-    device_owner: attr('Name of the network owning the port.', 'string'),
-    fixed_ips: attr('Fixed IP addresses.', 'list'),
-    mac_address: attr('MAC address of the port.', 'string'),
-    name: attr('Friendly name of the port.', 'string'),
-    network_id: attr('Unique identifier for the network owning the port.', 'string'),
-    security_groups: attr('A list of security groups for the port.', 'list'),
-    status: attr('The status of the port.', 'string'),
-    tenant_id: attr('Tenant owning the port.', 'string'),
-    allowed_address_pairs: attr('Additional MAC/IP address pairs allowed to pass through a port.', 'list'),
-    subnets: attr('Subnets of this network.', 'list'),
-    port_security_enabled: attr('Port security enabled of the port.', 'boolean'),
-    qos_policy_id: attr('The QoS policy ID attached to this port.', 'string'),
-    dns_assignment: attr('The DNS assigned to this port.', 'map'),
-    network: attr('The attributes of the network owning the port. (The full list of attributes can be found in OS::Neutron::Net.)', 'map'),
-    show: attr('Detailed information about resource.', 'map'),
+    admin_state_up: attr('Whether the port is administratively up.', 'string'),
+    device_id: attr('ID of the device that uses the port.', 'string'),
+    device_owner: attr('Kind of device that uses the port.', 'string'),
+    fixed_ips: attr('Fixed IPs of the port: subnet ID and address of each.', 'list'),
+    mac_address: attr("The port's MAC address.", 'string'),
+    name: attr('Port name.', 'string'),
+    network_id: attr("ID of the port's network.", 'string'),
+    security_groups: attr("IDs of the port's security groups.", 'list'),
+    status: attr('Current status of the port, e.g. ACTIVE or DOWN.', 'string'),
+    tenant_id: attr('ID of the project that owns the port.', 'string'),
+    allowed_address_pairs: attr('MAC/IP pairs the port may also send from.', 'list'),
+    subnets: attr("The subnets of the port's fixed IPs, each as Neutron shows it.", 'list'),
+    port_security_enabled: attr('Whether port security is on for the port.', 'boolean'),
+    qos_policy_id: attr('ID of the QoS policy on the port, or null.', 'string'),
+    dns_assignment: attr('Host names and addresses DNS gives the port.', 'map'),
+    network: attr("The port's network as Neutron shows it (the same fields as OS::Neutron::Net's show).", 'map'),
+    show: attr('The whole object, as the service shows it.', 'map'),
   },
   async validate(p) {
+    oldAndNewNames(p, [['network', 'network_id']]);
+    for (const ip of p.fixed_ips ?? []) oldAndNewNames(ip ?? {}, [['subnet', 'subnet_id']], 'fixed_ips.');
     if (p.no_fixed_ips && p.fixed_ips?.length) throw validationFailed('Cannot define the following properties at the same time: fixed_ips, no_fixed_ips.', 'ResourcePropertyConflict');
   },
   async body(r, p) {
     return {
-      network_id: await idOf(findNetwork, r, p.network ?? p.network_id),
+      network_id: await idOf(findNetwork, r, p.network),
       admin_state_up: p.admin_state_up, fixed_ips: p.no_fixed_ips ? [] : await fixedIps(r, p.fixed_ips),
       mac_address: p.mac_address, device_id: p.device_id, device_owner: p.device_owner,
       security_groups: await sgIds(r, p.security_groups),
@@ -332,7 +340,8 @@ export const port = plugin({
     network: async (o: any, r: ResourceContext) => (await r.client.find('network', `/networks/${o.network_id}`))?.network ?? null,
   },
 });
-// A port moved to another network is another port.
+// A port moved to another network is another port (properties stored before the old name was
+// translated may still carry network_id).
 port.needsReplace = (c) => c.changed.includes('network') || c.changed.includes('network_id');
 
 // ------------------------------------------------------------------ OS::Neutron::Router
@@ -346,35 +355,35 @@ async function gatewayInfo(r: ResourceContext, g: any | null): Promise<any> {
 
 export const router = plugin({
   type: 'OS::Neutron::Router',
-  description: 'A resource that implements Neutron router. Router is a physical or virtual network device that passes network traffic between different networks.',
+  description: 'A Neutron router: forwards traffic between the subnets plugged into it and, through its gateway, to an external network.',
   kind: { collection: 'routers', key: 'router' },
   properties: {
     name: nameProp('router'),
-    external_gateway_info: map('External network gateway configuration for a router.', {
+    external_gateway_info: map('The gateway to an external network; removing it on update clears the gateway.', {
       update_allowed: true,
       schema: {
-        network: str('ID or name of the external network for the gateway.', { required: true, update_allowed: true, constraint: 'neutron.network' }),
-        enable_snat: bool('Enables Source NAT on the router gateway. NOTE: The default policy setting in Neutron restricts usage of this property to administrative users only.', { update_allowed: true }),
-        external_fixed_ips: listOf('External fixed IP addresses for the gateway.', {
-          ip_address: str('External fixed IP address.', { constraint: 'ip_addr' }),
-          subnet: str('Subnet of external fixed IP address.', { constraint: 'neutron.subnet' }),
+        network: str('Name or ID of the external network.', { required: true, update_allowed: true, constraint: 'neutron.network' }),
+        enable_snat: bool('Whether traffic leaving through the gateway gets the gateway address as its source (SNAT). Admin only by default.', { update_allowed: true }),
+        external_fixed_ips: listOf('Particular addresses for the gateway on the external network.', {
+          ip_address: str('An address for the gateway.', { constraint: 'ip_addr' }),
+          subnet: str('Name or ID of the external subnet to take the address from.', { constraint: 'neutron.subnet' }),
         }, { update_allowed: true }),
       },
     }),
     value_specs: valueSpecs('router'),
-    admin_state_up: bool('The administrative state of the router.', { default: true, update_allowed: true }),
-    l3_agent_ids: listOfStr('ID list of the L3 agent. User can specify multi-agents for highly available router. NOTE: The default policy setting in Neutron restricts usage of this property to administrative users only.', { update_allowed: true }),
-    distributed: bool('Indicates whether or not to create a distributed router. NOTE: The default policy setting in Neutron restricts usage of this property to administrative users only. This property can not be used in conjunction with the L3 agent ID.'),
-    ha: bool('Indicates whether or not to create a highly available router. NOTE: The default policy setting in Neutron restricts usage of this property to administrative users only. And now neutron do not support distributed and ha at the same time.'),
+    admin_state_up: bool('Whether the router is administratively up.', { default: true, update_allowed: true }),
+    l3_agent_ids: listOfStr('L3 agents to host the router (an admin setting). Accepted for compatibility; the plugin does not schedule agents, so the value is not used.', { update_allowed: true }),
+    distributed: bool('Whether to make a distributed router. Admin only by default; not together with ha.'),
+    ha: bool('Whether to make a highly available router. Admin only by default; not together with distributed.'),
     tags,
   },
   attributes: {
-    status: attr('The status of the router.', 'string'),
-    external_gateway_info: attr('Gateway network for the router.', 'map'),
-    name: attr('Friendly name of the router.', 'string'),
-    admin_state_up: attr('Administrative state of the router.', 'string'),
-    tenant_id: attr('Tenant owning the router.', 'string'),
-    show: attr('Detailed information about resource.', 'map'),
+    status: attr('Current status of the router.', 'string'),
+    external_gateway_info: attr("The router's gateway: external network, SNAT setting and addresses.", 'map'),
+    name: attr('Router name.', 'string'),
+    admin_state_up: attr('Whether the router is administratively up.', 'string'),
+    tenant_id: attr('ID of the project that owns the router.', 'string'),
+    show: attr('The whole object, as the service shows it.', 'map'),
   },
   async validate(p) {
     if (p.distributed && p.ha) throw validationFailed('Cannot define the following properties at the same time: distributed, ha.', 'ResourcePropertyConflict');
@@ -408,25 +417,26 @@ function parseInterfaceId(id: string): { router: string; subnet?: string; port?:
 
 export const routerInterface: ResourcePlugin = {
   type: 'OS::Neutron::RouterInterface',
-  description: 'A resource for managing Neutron router interfaces. Router interfaces associate routers with existing subnets or ports.',
+  description: 'Plugs a subnet or an existing port into a router. The resource ID is <router id>:subnet=<subnet id> or <router id>:port=<port id>.',
   properties: {
-    router: str('The router.', { required: true, constraint: 'neutron.router' }),
-    router_id: str('ID of the router.', { support_status: { status: 'HIDDEN', version: '6.0.0', message: 'Use property router.' }, constraint: 'neutron.router' }),
-    subnet_id: str('The subnet id, either subnet or port_id should be specified.', { support_status: { status: 'HIDDEN', version: '5.0.0', message: 'Use property subnet.' }, constraint: 'neutron.subnet' }),
-    subnet: str('The subnet, either subnet or port should be specified.', { constraint: 'neutron.subnet' }),
-    port_id: str('The port id, either subnet or port_id should be specified.', { support_status: { status: 'HIDDEN', version: '6.0.0', message: 'Use property port.' }, constraint: 'neutron.port' }),
-    port: str('The port, either subnet or port should be specified.', { constraint: 'neutron.port' }),
+    router: str('Name or ID of the router.', { required: true, constraint: 'neutron.router' }),
+    router_id: str('Old name of router.', { support_status: { status: 'HIDDEN', version: '6.0.0', message: 'Use property router.' }, constraint: 'neutron.router', replaced_by: 'router' }),
+    subnet_id: str('Old name of subnet.', { support_status: { status: 'HIDDEN', version: '5.0.0', message: 'Use property subnet.' }, constraint: 'neutron.subnet', replaced_by: 'subnet' }),
+    subnet: str('Name or ID of the subnet to plug into the router; give exactly one of subnet and port.', { constraint: 'neutron.subnet' }),
+    port_id: str('Old name of port.', { support_status: { status: 'HIDDEN', version: '6.0.0', message: 'Use property port.' }, constraint: 'neutron.port', replaced_by: 'port' }),
+    port: str('Name or ID of the port to plug into the router; give exactly one of subnet and port.', { constraint: 'neutron.port' }),
   },
   attributes: {},
   async validate(p) {
-    const subnet = p.subnet ?? p.subnet_id, portRef = p.port ?? p.port_id;
+    oldAndNewNames(p, [['router', 'router_id'], ['subnet', 'subnet_id'], ['port', 'port_id']]);
+    const subnet = p.subnet, portRef = p.port;
     if (subnet && portRef) throw validationFailed('Cannot define the following properties at the same time: subnet, port.', 'ResourcePropertyConflict');
     if (!subnet && !portRef) throw validationFailed('At least one of the following properties must be specified: subnet, port.', 'PropertyUnspecifiedError');
   },
   async handleCreate(r) {
     const p = r.properties;
-    const routerId = (await resolve(findRouter, r.client, p.router ?? p.router_id)).id;
-    const subnetRef = p.subnet ?? p.subnet_id, portRef = p.port ?? p.port_id;
+    const routerId = (await resolve(findRouter, r.client, p.router)).id;
+    const subnetRef = p.subnet, portRef = p.port;
     if (subnetRef) {
       const subnetId = (await resolve(findSubnet, r.client, subnetRef)).id;
       // Already plugged (a retry after the call went through): adopt.
@@ -459,31 +469,32 @@ const fipKind = { collection: 'floatingips', key: 'floatingip' };
 
 export const floatingIp: ResourcePlugin = {
   type: 'OS::Neutron::FloatingIP',
-  description: 'A resource for managing Neutron floating ips. Floating IP addresses can change their association between routers by action of the user.',
+  description: "A Neutron floating IP: an address on an external network that can be mapped to a port's fixed IP.",
   properties: {
-    floating_network_id: str('ID of network to allocate floating IP from.', { support_status: { status: 'HIDDEN', version: '5.0.0', message: 'Use property floating_network.' }, constraint: 'neutron.network' }),
-    floating_network: str('Network to allocate floating IP from.', { required: true, constraint: 'neutron.network' }),
-    floating_subnet: str('Subnet to allocate floating IP from.', { constraint: 'neutron.subnet' }),
-    value_specs: map('Extra parameters to include in the "floatingip" object in the creation request. Parameters are often specific to installed hardware or extensions.', { default: {} }),
-    port_id: str('ID of an existing port with at least one IP address to associate with this floating IP.', { update_allowed: true, constraint: 'neutron.port' }),
-    fixed_ip_address: str('IP address to use if the port has multiple addresses.', { update_allowed: true, constraint: 'ip_addr' }),
-    floating_ip_address: str('IP address of the floating IP. NOTE: The default policy setting in Neutron restricts usage of this property to administrative users only.', { constraint: 'ip_addr' }),
-    dns_name: str('DNS name associated with floating ip.'),
-    dns_domain: str('DNS domain associated with floating ip.'),
+    floating_network_id: str('Old name of floating_network.', { support_status: { status: 'HIDDEN', version: '5.0.0', message: 'Use property floating_network.' }, constraint: 'neutron.network', replaced_by: 'floating_network' }),
+    floating_network: str('Name or ID of the external network to take the address from.', { required: true, constraint: 'neutron.network' }),
+    floating_subnet: str('Name or ID of a subnet of that network to take the address from.', { constraint: 'neutron.subnet' }),
+    value_specs: map('Extra floating IP fields sent to Neutron as given in the create request.', { default: {} }),
+    port_id: str('Name or ID of a port (with a fixed IP) to map the address to. On update the address moves to the new port, or is unmapped when removed.', { update_allowed: true, constraint: 'neutron.port' }),
+    fixed_ip_address: str('Which fixed IP of the port to map to, when it has several.', { update_allowed: true, constraint: 'ip_addr' }),
+    floating_ip_address: str('A particular address to take. Admin only by default.', { constraint: 'ip_addr' }),
+    dns_name: str('Host name of the floating IP in DNS.'),
+    dns_domain: str('DNS domain for the floating IP.'),
   },
   attributes: {
-    router_id: attr('ID of the router used as gateway, set when associated with a port.', 'string'),
-    tenant_id: attr('The tenant owning this floating IP.', 'string'),
-    floating_network_id: attr('ID of the network in which this IP is allocated.', 'string'),
-    fixed_ip_address: attr('IP address of the associated port, if specified.', 'string'),
-    floating_ip_address: attr('The allocated address of this IP.', 'string'),
-    port_id: attr('ID of the port associated with this IP.', 'string'),
-    show: attr('Detailed information about resource.', 'map'),
+    router_id: attr('ID of the router that forwards the address, once it is mapped to a port.', 'string'),
+    tenant_id: attr('ID of the project that owns the floating IP.', 'string'),
+    floating_network_id: attr('ID of the external network the address is from.', 'string'),
+    fixed_ip_address: attr('Fixed IP the address is mapped to, or null.', 'string'),
+    floating_ip_address: attr('The address taken.', 'string'),
+    port_id: attr('ID of the port the address is mapped to, or null.', 'string'),
+    show: attr('The whole object, as the service shows it.', 'map'),
   },
+  async validate(p) { oldAndNewNames(p, [['floating_network', 'floating_network_id']]); },
   async handleCreate(r) {
     const p = r.properties;
     const body = compact({
-      floating_network_id: await idOf(findNetwork, r, p.floating_network ?? p.floating_network_id),
+      floating_network_id: await idOf(findNetwork, r, p.floating_network),
       subnet_id: await idOf(findSubnet, r, p.floating_subnet), port_id: await idOf(findPort, r, p.port_id),
       fixed_ip_address: p.fixed_ip_address, floating_ip_address: p.floating_ip_address, dns_name: p.dns_name, dns_domain: p.dns_domain,
       ...(p.value_specs ?? {}),
@@ -506,11 +517,11 @@ export const floatingIp: ResourcePlugin = {
 
 export const floatingIpAssociation: ResourcePlugin = {
   type: 'OS::Neutron::FloatingIPAssociation',
-  description: 'A resource for associating floating ips and ports. This resource allows associating a floating IP to a port with at least one IP address to associate with this floating IP.',
+  description: 'Maps an existing floating IP to a port; deleting the resource unmaps it.',
   properties: {
-    floatingip_id: str('ID of the floating IP to associate.', { required: true, update_allowed: true }),
-    port_id: str('ID of an existing port with at least one IP address to associate with this floating IP.', { required: true, update_allowed: true, constraint: 'neutron.port' }),
-    fixed_ip_address: str('IP address to use if the port has multiple addresses.', { update_allowed: true, constraint: 'ip_addr' }),
+    floatingip_id: str('ID of the floating IP; when it changes on update, the old one is unmapped first.', { required: true, update_allowed: true }),
+    port_id: str('Name or ID of the port (with a fixed IP) to map it to.', { required: true, update_allowed: true, constraint: 'neutron.port' }),
+    fixed_ip_address: str('Which fixed IP of the port to map to, when it has several.', { update_allowed: true, constraint: 'ip_addr' }),
   },
   attributes: {},
   async handleCreate(r) {
@@ -536,15 +547,22 @@ export const floatingIpAssociation: ResourcePlugin = {
 
 // ------------------------------------------------------------------ OS::Neutron::SecurityGroup
 
+// Rule fields shared by SecurityGroup's rules and SecurityGroupRule.
+const DIRECTION = 'ingress matches traffic arriving at the ports of the group, egress traffic leaving them.';
+const ETHERTYPE = 'IP version the rule matches.';
+const PORT_MIN = 'Lowest port the rule matches (TCP, UDP and the like; no more than port_range_max); for ICMP, the ICMP type.';
+const PORT_MAX = 'Highest port the rule matches; for ICMP, the ICMP code.';
+const PROTOCOL = 'IP protocol the rule matches, by name (tcp, udp, icmp, ...) or by number 0-255; omitted, every protocol.';
+
 const ruleSchema = {
-  direction: str('The direction in which the security group rule is applied. For a compute instance, an ingress security group rule matches traffic that is incoming (ingress) for that instance. An egress rule is applied to traffic leaving the instance.', { default: 'ingress', allowed: ['ingress', 'egress'] }),
-  ethertype: str('Ethertype of the traffic.', { default: 'IPv4', allowed: ['IPv4', 'IPv6'] }),
-  port_range_min: int('The minimum port number in the range that is matched by the security group rule. If the protocol is TCP or UDP, this value must be less than or equal to the value of the port_range_max attribute. If the protocol is ICMP, this value must be an ICMP type.', { constraints: [{ range: { min: 0, max: 65535 } }] }),
-  port_range_max: int('The maximum port number in the range that is matched by the security group rule. The port_range_min attribute constrains the port_range_max attribute. If the protocol is ICMP, this value must be an ICMP code.', { constraints: [{ range: { min: 0, max: 65535 } }] }),
-  protocol: str('The protocol that is matched by the security group rule. Allowed values are ah, dccp, egp, esp, gre, icmp, icmpv6, igmp, ipv6-encap, ipv6-frag, ipv6-icmp, ipv6-nonxt, ipv6-opts, ipv6-route, ospf, pgm, rsvp, sctp, tcp, udp, udplite, vrrp and integer representations [0-255].'),
-  remote_mode: str('Whether to specify a remote group or a remote IP prefix.', { default: 'remote_ip_prefix', allowed: ['remote_ip_prefix', 'remote_group_id'] }),
-  remote_group_id: str('The remote group ID to be associated with this security group rule. If no value is specified then this rule will use this security group for the remote_group_id. The remote mode parameter must be set to "remote_group_id".', { constraint: 'neutron.security_group' }),
-  remote_ip_prefix: str('The remote IP prefix (CIDR) to be associated with this security group rule.', { constraint: 'net_cidr' }),
+  direction: str(DIRECTION, { default: 'ingress', allowed: ['ingress', 'egress'] }),
+  ethertype: str(ETHERTYPE, { default: 'IPv4', allowed: ['IPv4', 'IPv6'] }),
+  port_range_min: int(PORT_MIN, { constraints: [{ range: { min: 0, max: 65535 } }] }),
+  port_range_max: int(PORT_MAX, { constraints: [{ range: { min: 0, max: 65535 } }] }),
+  protocol: str(PROTOCOL),
+  remote_mode: str('Whether the other end of the traffic is given by remote_ip_prefix or by remote_group_id.', { default: 'remote_ip_prefix', allowed: ['remote_ip_prefix', 'remote_group_id'] }),
+  remote_group_id: str('With remote_mode remote_group_id: ID of the group whose members the rule matches; omitted, this group itself.', { constraint: 'neutron.security_group' }),
+  remote_ip_prefix: str('With remote_mode remote_ip_prefix: the address block (CIDR) the rule matches; omitted, any address.', { constraint: 'net_cidr' }),
 };
 
 function ruleBody(sgId: string, rule: any): Record<string, unknown> {
@@ -577,13 +595,13 @@ const sgKind = { collection: 'security-groups', key: 'security_group' };
 
 export const securityGroup: ResourcePlugin = {
   type: 'OS::Neutron::SecurityGroup',
-  description: 'A resource for managing Neutron security groups. Security groups are sets of IP filter rules that are applied to an instance\'s networking. They are project specific, and project members can edit the default rules for their group and add new rules sets. All projects have a "default" security group, which is applied to instances that have no other security group defined.',
+  description: 'A Neutron security group: rules for the traffic allowed to and from the ports in the group.',
   properties: {
-    name: str('A string specifying a symbolic name for the security group, which is not required to be unique.', { update_allowed: true }),
-    description: str('Description of the security group.', { update_allowed: true }),
-    rules: listOf('List of security group rules.', ruleSchema, { default: [], update_allowed: true }),
+    name: str("Name of the group (names need not be unique, but 'default' is taken). Without one the group gets the resource's physical name.", { update_allowed: true }),
+    description: str('Description of the group.', { update_allowed: true }),
+    rules: listOf("The group's rules. Given rules are the only ones: Neutron's default egress rules are removed. With none, the default egress rules stay. On update the group's rules are made to match the list.", ruleSchema, { default: [], update_allowed: true }),
   },
-  attributes: { show: attr('Detailed information about resource.', 'map') },
+  attributes: { show: attr('The whole object, as the service shows it.', 'map') },
   async validate(p) {
     if (p.name === 'default') throw validationFailed('Security groups cannot be assigned the name "default".', 'StackValidationFailed');
   },
@@ -624,19 +642,19 @@ const sgrKind = { collection: 'security-group-rules', key: 'security_group_rule'
 
 export const securityGroupRule: ResourcePlugin = {
   type: 'OS::Neutron::SecurityGroupRule',
-  description: 'A resource for managing Neutron security group rules. Rules to use in security group resource.',
+  description: 'One rule added to an existing Neutron security group.',
   properties: {
-    security_group: str('Security group name or ID to add rule.', { required: true, constraint: 'neutron.security_group' }),
-    description: str('Description of the security group rule.'),
-    remote_group: str('The remote group name or ID to be associated with this security group rule.', { constraint: 'neutron.security_group' }),
-    remote_ip_prefix: str('The remote IP prefix (CIDR) to be associated with this security group rule.', { constraint: 'net_cidr' }),
-    direction: str('The direction in which the security group rule is applied. For a compute instance, an ingress security group rule matches traffic that is incoming (ingress) for that instance. An egress rule is applied to traffic leaving the instance.', { default: 'ingress', allowed: ['ingress', 'egress'] }),
-    ethertype: str('Ethertype of the traffic.', { default: 'IPv4', allowed: ['IPv4', 'IPv6'] }),
-    port_range_min: int('The minimum port number in the range that is matched by the security group rule. If the protocol is TCP or UDP, this value must be less than or equal to the value of the port_range_max attribute. If the protocol is ICMP, this value must be an ICMP type.', { constraints: [{ range: { min: 0, max: 65535 } }] }),
-    port_range_max: int('The maximum port number in the range that is matched by the security group rule. The port_range_min attribute constrains the port_range_max attribute. If the protocol is ICMP, this value must be an ICMP code.', { constraints: [{ range: { min: 0, max: 65535 } }] }),
-    protocol: str('The protocol that is matched by the security group rule. Allowed values are ah, dccp, egp, esp, gre, icmp, icmpv6, igmp, ipv6-encap, ipv6-frag, ipv6-icmp, ipv6-nonxt, ipv6-opts, ipv6-route, ospf, pgm, rsvp, sctp, tcp, udp, udplite, vrrp and integer representations [0-255].'),
+    security_group: str('Name or ID of the group to add the rule to.', { required: true, constraint: 'neutron.security_group' }),
+    description: str('Description of the rule.'),
+    remote_group: str('Name or ID of a group whose members the rule matches; not together with remote_ip_prefix.', { constraint: 'neutron.security_group' }),
+    remote_ip_prefix: str('The address block (CIDR) the rule matches; not together with remote_group. Omitted, any address.', { constraint: 'net_cidr' }),
+    direction: str(DIRECTION, { default: 'ingress', allowed: ['ingress', 'egress'] }),
+    ethertype: str(ETHERTYPE, { default: 'IPv4', allowed: ['IPv4', 'IPv6'] }),
+    port_range_min: int(PORT_MIN, { constraints: [{ range: { min: 0, max: 65535 } }] }),
+    port_range_max: int(PORT_MAX, { constraints: [{ range: { min: 0, max: 65535 } }] }),
+    protocol: str(PROTOCOL),
   },
-  attributes: { show: attr('Detailed information about resource.', 'map') },
+  attributes: { show: attr('The whole object, as the service shows it.', 'map') },
   async validate(p) {
     if (p.remote_group && p.remote_ip_prefix) throw validationFailed('Cannot define the following properties at the same time: remote_group, remote_ip_prefix.', 'ResourcePropertyConflict');
     if (p.port_range_min != null && p.port_range_max != null && p.port_range_min > p.port_range_max && ['tcp', 'udp', '6', '17'].includes(String(p.protocol))) {

@@ -5,87 +5,87 @@
 import { heatError, validationFailed, type ResourceContext, type ResourcePlugin, type UpdateChange } from '../../types.ts';
 import {
   attr, bool, call, compact, escapeRegex, findFlavor, findImage, findNetwork, findPort, findSecurityGroup, findSubnet, findVolume, findSnapshot,
-  ignoreNotFound, int, isNotFound, listOf, listOfStr, map, num, resolve, str, UUID,
+  ignoreNotFound, int, isNotFound, listOf, listOfStr, map, num, oldAndNewNames, resolve, str, UUID,
 } from './common.ts';
 
 const MV = '2.79';
 
 const networkItem = {
-  uuid: str('ID of network to create a port on.', { support_status: { status: 'HIDDEN', version: '5.0.0', message: 'Use property network.' }, constraint: 'neutron.network' }),
-  network: str('Name or ID of network to create a port on.', { constraint: 'neutron.network' }),
-  allocate_network: str('The special string values of network, auto: means either a network that is already available to the project will be used, or if one does not exist, will be automatically created for the project; none: means no networking will be allocated for the created server.', { allowed: ['none', 'auto'] }),
-  fixed_ip: str('Fixed IP address to specify for the port created on the requested network.', { constraint: 'ip_addr' }),
-  port: str('ID of an existing port to associate with this server.', { constraint: 'neutron.port' }),
-  port_extra_properties: map('Dict, which has expand properties for port. Used only if port property is not specified for creating port.'),
-  subnet: str('Subnet in which to allocate the IP address for port. Used for creating port, based on derived properties. If subnet is specified, network property becomes optional.', { constraint: 'neutron.subnet' }),
-  floating_ip: str('ID of the floating IP to associate.'),
-  tag: str('Port tag. Heat ignores any update on this property as nova does not support it.'),
+  uuid: str('Old name of network.', { support_status: { status: 'HIDDEN', version: '5.0.0', message: 'Use property network.' }, constraint: 'neutron.network', replaced_by: 'network' }),
+  network: str('Name or ID of the network to connect the server to.', { constraint: 'neutron.network' }),
+  allocate_network: str("Instead of a network: auto lets Nova choose (or make) a network for the project, none gives the server no network. Not combined with the entry's other keys.", { allowed: ['none', 'auto'] }),
+  fixed_ip: str('A particular address for the server on that network.', { constraint: 'ip_addr' }),
+  port: str('Name or ID of an existing port to plug the server into.', { constraint: 'neutron.port' }),
+  port_extra_properties: map('Extra fields for the port made for this entry, sent to Neutron as given (ignored when the entry gives port).'),
+  subnet: str("Name or ID of a subnet: a port is made on it for the server (network may then be left out: the subnet's network is used).", { constraint: 'neutron.subnet' }),
+  floating_ip: str("ID of a floating IP to map to the server's port on this network once the server is ACTIVE."),
+  tag: str('A tag for the interface. Accepted but not sent to Nova here.'),
 };
 
 const bdmItem = {
-  device_name: str('A device name where the volume will be attached in the system at /dev/device_name. This value is typically vda.', { required: true }),
-  volume_id: str('The ID of the volume to boot from. Only one of volume_id or snapshot_id should be provided.', { constraint: 'cinder.volume' }),
-  snapshot_id: str('The ID of the snapshot to create a volume from.', { constraint: 'cinder.snapshot' }),
-  volume_size: int('The size of the volume, in GB. It is safe to leave this blank and have the Compute service infer the size.'),
-  delete_on_termination: bool('Indicate whether the volume should be deleted when the server is terminated.'),
+  device_name: str('Device name the volume appears as in the server, e.g. vda; vda (or sda, hda) is the boot disk.', { required: true }),
+  volume_id: str('Name or ID of a volume to attach; give exactly one of volume_id and snapshot_id.', { constraint: 'cinder.volume' }),
+  snapshot_id: str('Name or ID of a volume snapshot to make the volume from.', { constraint: 'cinder.snapshot' }),
+  volume_size: int('Size of the volume in GB; Nova works it out when omitted.'),
+  delete_on_termination: bool('Whether the volume is deleted with the server (default false).'),
 };
 
 const bdmV2Item = {
-  device_name: str('A device name where the volume will be attached in the system at /dev/device_name. This value is typically vda.'),
-  volume_id: str('The volume_id can be boot or non-boot device to the server.', { constraint: 'cinder.volume' }),
-  image: str('The ID or name of the image to create a volume from.', { constraint: 'glance.image' }),
-  snapshot_id: str('The ID of the snapshot to create a volume from.', { constraint: 'cinder.snapshot' }),
-  swap_size: int('The size of the swap, in MB.'),
-  ephemeral_size: int('The size of the local ephemeral block device, in GB.', { constraints: [{ range: { min: 1 } }] }),
-  ephemeral_format: str('The format of the local ephemeral block device. If no format is specified, uses default value, defined in nova configuration file.', { allowed: ['ext2', 'ext3', 'ext4', 'xfs', 'ntfs'] }),
-  device_type: str('Device type: at the moment we can make distinction only between disk and cdrom.', { allowed: ['cdrom', 'disk'] }),
-  disk_bus: str('Bus of the device: hypervisor driver chooses a suitable default if omitted.', { allowed: ['ide', 'lame_bus', 'scsi', 'usb', 'virtio'] }),
-  boot_index: int('Integer used for ordering the boot disks. If it is not specified, value "0" will be set for bootable sources (volume, snapshot, image); value "-1" will be set for non-bootable sources.'),
-  volume_size: int('Size of the block device in GB. If it is omitted, hypervisor driver calculates size.'),
-  delete_on_termination: bool('Indicate whether the volume should be deleted when the server is terminated. Defaults to "False" in case of a volume, snapshot or image and to "True" in case of swap or ephemeral.'),
-  tag: str('Tag for the block device mapping.'),
+  device_name: str('Device name the disk appears as in the server, e.g. vdb.'),
+  volume_id: str('Name or ID of a volume to attach (it may be the boot disk).', { constraint: 'cinder.volume' }),
+  image: str('Name or ID of an image to make a new volume from.', { constraint: 'glance.image' }),
+  snapshot_id: str('Name or ID of a volume snapshot to make a new volume from.', { constraint: 'cinder.snapshot' }),
+  swap_size: int('Size in MB of a local swap disk (rounded up to whole GB).'),
+  ephemeral_size: int('Size in GB of a local ephemeral disk.', { constraints: [{ range: { min: 1 } }] }),
+  ephemeral_format: str("File system for the ephemeral disk; Nova's configured default when omitted.", { allowed: ['ext2', 'ext3', 'ext4', 'xfs', 'ntfs'] }),
+  device_type: str('Whether the device is a disk or a cdrom.', { allowed: ['cdrom', 'disk'] }),
+  disk_bus: str('Bus the device is attached by; the hypervisor chooses when omitted.', { allowed: ['ide', 'lame_bus', 'scsi', 'usb', 'virtio'] }),
+  boot_index: int('Position in the boot order. Omitted: 0 for a volume, snapshot or image, -1 (not bootable) for swap and ephemeral disks.'),
+  volume_size: int('Size of the device in GB; worked out by Nova when omitted.'),
+  delete_on_termination: bool('Whether the device is deleted with the server. Omitted: false for a volume, snapshot or image, true for swap and ephemeral disks.'),
+  tag: str('A tag for the device, passed to Nova.'),
 };
 
 const serverProperties = {
-  name: str('Server name.', { update_allowed: true }),
-  image: str('The ID or name of the image to boot with.', { update_allowed: true, constraint: 'glance.image' }),
-  block_device_mapping: listOf('Block device mappings for this server.', bdmItem),
-  block_device_mapping_v2: listOf('Block device mappings v2 for this server.', bdmV2Item),
-  flavor: str('The ID or name of the flavor to boot onto.', { required: true, update_allowed: true, constraint: 'nova.flavor' }),
-  flavor_update_policy: str('Policy on how to apply a flavor update; either by requesting a server resize or by replacing the entire server.', { default: 'RESIZE', update_allowed: true, allowed: ['RESIZE', 'REPLACE'] }),
-  image_update_policy: str('Policy on how to apply an image-id update; either by requesting a server rebuild or by replacing the entire server.', { default: 'REBUILD', update_allowed: true, allowed: ['REBUILD', 'REPLACE', 'REBUILD_PRESERVE_EPHEMERAL'] }),
-  key_name: str('Name of keypair to inject into the server.', { constraint: 'nova.keypair' }),
-  admin_user: str('Name of the administrative user to use on the server.', { support_status: { status: 'HIDDEN', version: '5.0.0', message: 'The administrative user is the one of the image.' } }),
-  availability_zone: str('Name of the availability zone for server placement.'),
-  security_groups: listOfStr('List of security group names or IDs. Cannot be used if neutron ports are associated with this server; assign security groups to the ports instead.', { default: [], update_allowed: true }),
-  networks: listOf('An ordered list of nics to be added to this server, with information about connected networks, fixed ips, port etc.', networkItem, { update_allowed: true }),
-  scheduler_hints: map('Arbitrary key-value pairs specified by the client to help boot a server.'),
-  metadata: map('Arbitrary key/value metadata to store for this server. Both keys and values must be 255 characters or less. Non-string values will be serialized to JSON (and the serialized string must be 255 characters or less).', { update_allowed: true }),
-  user_data_format: str('How the user_data should be formatted for the server. For HEAT_CFNTOOLS, the user_data is bundled as part of the heat-cfntools cloud-init boot configuration data. For RAW the user_data is passed to Nova unmodified. For SOFTWARE_CONFIG user_data is bundled as part of the software config data, and metadata is derived from any associated SoftwareDeployment resources.', { default: 'HEAT_CFNTOOLS', allowed: ['HEAT_CFNTOOLS', 'RAW', 'SOFTWARE_CONFIG'] }),
-  software_config_transport: str('How the server should receive the metadata required for software configuration.', { default: 'POLL_SERVER_CFN', update_allowed: true, allowed: ['POLL_SERVER_CFN', 'POLL_SERVER_HEAT', 'POLL_TEMP_URL', 'ZAQAR_MESSAGE'] }),
-  user_data_update_policy: str('Policy on how to apply a user_data update; either by ignoring it or by replacing the entire server.', { default: 'REPLACE', update_allowed: true, allowed: ['REPLACE', 'IGNORE'] }),
-  user_data: str('User data script to be executed by cloud-init or CoreOS ignition.', { default: '', update_allowed: true }),
-  reservation_id: str('A UUID for the set of servers being requested.', { support_status: { status: 'HIDDEN', version: '5.0.0' } }),
-  config_drive: bool('If True, enable config drive on the server.'),
-  diskConfig: str('Control how the disk is partitioned when the server is created.', { allowed: ['AUTO', 'MANUAL'] }),
-  personality: map('A map of files to create/overwrite on the server upon boot. Keys are file names and values are the file contents.', { default: {} }),
-  admin_pass: str('The administrator password for the server.', { update_allowed: true }),
-  deployment_swift_data: map('Swift container and object to use for storing deployment data for the server resource.', { default: {} }),
-  tags: listOfStr('Server tags. Supported since client version 2.26.', { update_allowed: true }),
+  name: str("Server name; without one the server gets the resource's physical name.", { update_allowed: true }),
+  image: str('Name or ID of the image to boot from; needed unless a block device mapping gives a bootable volume. A change on update follows image_update_policy.', { update_allowed: true, constraint: 'glance.image' }),
+  block_device_mapping: listOf('Volumes to attach at boot (the older form; not together with block_device_mapping_v2).', bdmItem),
+  block_device_mapping_v2: listOf('Disks for the server at boot: volumes, new volumes from images or snapshots, swap and ephemeral disks.', bdmV2Item),
+  flavor: str('Name or ID of the flavor (size) of the server. A change on update follows flavor_update_policy.', { required: true, update_allowed: true, constraint: 'nova.flavor' }),
+  flavor_update_policy: str('What a new flavor on update does: RESIZE resizes the server (and confirms it), REPLACE makes a new server.', { default: 'RESIZE', update_allowed: true, allowed: ['RESIZE', 'REPLACE'] }),
+  image_update_policy: str('What a new image on update does: REBUILD rebuilds the server, REBUILD_PRESERVE_EPHEMERAL rebuilds it keeping the ephemeral disk, REPLACE makes a new server.', { default: 'REBUILD', update_allowed: true, allowed: ['REBUILD', 'REPLACE', 'REBUILD_PRESERVE_EPHEMERAL'] }),
+  key_name: str('Name of the key pair whose public key the server gets.', { constraint: 'nova.keypair' }),
+  admin_user: str('No longer used.', { support_status: { status: 'HIDDEN', version: '5.0.0', message: 'The administrative user is the one of the image.' } }),
+  availability_zone: str('Availability zone to place the server in.'),
+  security_groups: listOfStr('Names or IDs of security groups for the server and the ports made for it; for ports given in networks, set the groups on those ports instead. On update, groups are added to or removed from the running server.', { default: [], update_allowed: true }),
+  networks: listOf("The server's network interfaces, in order; each entry gives a network, subnet, port or allocate_network. On update, interfaces that still match an entry are kept, the others detached, and new ones attached.", networkItem, { update_allowed: true }),
+  scheduler_hints: map("Hints for Nova's scheduler about where to place the server."),
+  metadata: map('Key/value metadata of the server (each at most 255 characters); values that are not strings are sent as JSON. On update the map replaces all of it.', { update_allowed: true }),
+  user_data_format: str('How user_data is handed to the server: RAW and HEAT_CFNTOOLS pass it as given; with SOFTWARE_CONFIG, user_data may also be the ID of a software config, whose config is passed.', { default: 'HEAT_CFNTOOLS', allowed: ['HEAT_CFNTOOLS', 'RAW', 'SOFTWARE_CONFIG'] }),
+  software_config_transport: str('How the server would fetch the metadata of its software deployments; accepted, not used by this plugin.', { default: 'POLL_SERVER_CFN', update_allowed: true, allowed: ['POLL_SERVER_CFN', 'POLL_SERVER_HEAT', 'POLL_TEMP_URL', 'ZAQAR_MESSAGE'] }),
+  user_data_update_policy: str('What new user_data on update does: REPLACE makes a new server, IGNORE leaves the server as it is.', { default: 'REPLACE', update_allowed: true, allowed: ['REPLACE', 'IGNORE'] }),
+  user_data: str('Data for the server at boot, usually a cloud-init script. A change on update follows user_data_update_policy.', { default: '', update_allowed: true }),
+  reservation_id: str('No longer used.', { support_status: { status: 'HIDDEN', version: '5.0.0' } }),
+  config_drive: bool('Whether the server gets a config drive (a disk with its metadata).'),
+  diskConfig: str('How the root disk is partitioned: AUTO grows it to the flavor size, MANUAL keeps the image layout.', { allowed: ['AUTO', 'MANUAL'] }),
+  personality: map('Files to write into the server at boot: path to contents.', { default: {} }),
+  admin_pass: str("Password for the server's administrator; a new one on update is set on the running server.", { update_allowed: true }),
+  deployment_swift_data: map('Swift container and object for deployment data (for POLL_TEMP_URL); accepted, not used by this plugin.', { default: {} }),
+  tags: listOfStr('Tags for the server; on update the list replaces all of them.', { update_allowed: true }),
 };
 
 const serverAttributes = {
-  show: attr('Detailed information about resource.', 'map'),
-  addresses: attr('A dict of all network addresses with corresponding port_id and subnets. Each network will have two keys in dict, they are network name and network id.', 'map'),
-  networks: attr('A dict of assigned network addresses of the form: {"public": [ip1, ip2...], "private": [ip3, ip4], "public_uuid": [ip1, ip2...], "private_uuid": [ip3, ip4]}. Each network will have two keys in dict, they are network name and network id.', 'map'),
-  first_address: attr('Convenience attribute to fetch the first assigned network address, or an empty string if nothing has been assigned at this time. Result may not be predictable if the server has addresses from more than one network.', 'string'),
-  instance_name: attr('AWS compatible instance name.', 'string'),
-  accessIPv4: attr('The manually assigned alternative public IPv4 address of the server.', 'string'),
-  accessIPv6: attr('The manually assigned alternative public IPv6 address of the server.', 'string'),
-  console_urls: attr('URLs of server\'s consoles. To get a specific console type, the requested type can be specified as parameter to the get_attr function, e.g. get_attr: [ <server>, console_urls, novnc ]. Currently supported types are novnc, xvpvnc, spice-html5, rdp-html5, serial and webmks.', 'map'),
-  name: attr('Name of the server.', 'string'),
-  os_collect_config: attr('The os-collect-config configuration for the server\'s local agent to be configured to connect to Heat to retrieve deployment data.', 'map'),
-  tags: attr('Tags from the server. Supported since client version 2.26.', 'list'),
+  show: attr('The whole object, as the service shows it.', 'map'),
+  addresses: attr("The server's addresses by network name, as Nova shows them, each with the ID of its port added.", 'map'),
+  networks: attr('The addresses of the server on each network, as lists keyed both by network name and by network ID.', 'map'),
+  first_address: attr("The first address of the server's first network, or '' while it has none; with several networks, which comes first is not defined.", 'string'),
+  instance_name: attr("The hypervisor's name for the instance (admins see it), or null.", 'string'),
+  accessIPv4: attr("The server's access IPv4 address, or ''.", 'string'),
+  accessIPv6: attr("The server's access IPv6 address, or ''.", 'string'),
+  console_urls: attr('Console URLs by console type; always empty here, as no console is requested.', 'map'),
+  name: attr('Server name.', 'string'),
+  os_collect_config: attr('Settings for an os-collect-config agent on the server (empty here).', 'map'),
+  tags: attr("The server's tags.", 'list'),
 };
 
 const serverName = (r: ResourceContext, props = r.properties) => (props.name as string | null) || r.physicalName();
@@ -278,7 +278,7 @@ async function updateNetworks(r: ResourceContext, newNets: any[]) {
 
 export const server: ResourcePlugin = {
   type: 'OS::Nova::Server',
-  description: 'A resource for managing Nova instances. A Server resource manages the running virtual machine instance within an OpenStack cloud.',
+  description: 'A Nova server (virtual machine). The create waits until it is ACTIVE. Name, metadata, tags, networks, security groups and the admin password change in place; flavor, image and user_data as their update policies say.',
   properties: serverProperties,
   attributes: serverAttributes,
   pollMs: 100,
@@ -295,7 +295,7 @@ export const server: ResourcePlugin = {
       if (!!b.volume_id === !!b.snapshot_id) throw validationFailed('Either volume_id or snapshot_id must be specified for device mapping ' + b.device_name);
     }
     for (const n of p.networks ?? []) {
-      if (n.network && n.uuid) throw validationFailed('Cannot define the following properties at the same time: networks.network, networks.uuid.', 'ResourcePropertyConflict');
+      oldAndNewNames(n, [['network', 'uuid']], 'networks.');
       if (n.port && (n.network || n.uuid) && n.fixed_ip) throw validationFailed('Cannot define the following properties at the same time: port, fixed_ip.', 'ResourcePropertyConflict');
       if (n.allocate_network && (n.network || n.uuid || n.port || n.fixed_ip || n.subnet)) {
         throw validationFailed('Property allocate_network cannot be combined with other network properties.', 'ResourcePropertyConflict');
@@ -474,18 +474,18 @@ async function deleteInternalPorts(r: ResourceContext) {
 
 export const keypair: ResourcePlugin = {
   type: 'OS::Nova::KeyPair',
-  description: 'A resource for creating Nova key pairs. A keypair is a ssh key that can be injected into a server on launch.',
+  description: 'A Nova key pair: an SSH public key that servers can be given at boot.',
   properties: {
-    name: str('The name of the key pair.', { required: true, constraints: [{ length: { min: 1, max: 255 } }] }),
-    save_private_key: bool('True if the system should remember a generated private key; False otherwise.', { default: false }),
-    type: str('Keypair type. Supported since Nova api version 2.2.', { allowed: ['ssh', 'x509'] }),
-    public_key: str('The optional public key. This allows users to supply the public key from a pre-existing key pair. If not supplied, a new key pair will be generated.'),
-    user: str('ID or name of user to whom to add key-pair. The usage of this property is limited to being used by administrators only. Supported since Nova api version 2.10.', { constraint: 'keystone.user' }),
+    name: str('Name of the key pair (unique for its user).', { required: true, constraints: [{ length: { min: 1, max: 255 } }] }),
+    save_private_key: bool('Whether to keep the private key Nova generates, so the private_key attribute can give it.', { default: false }),
+    type: str('Kind of key pair: ssh or x509.', { allowed: ['ssh', 'x509'] }),
+    public_key: str('An existing public key to import; omitted, Nova generates a new key pair.'),
+    user: str('ID of the user to own the key pair, when not the caller (admin only).', { constraint: 'keystone.user' }),
   },
   attributes: {
-    show: attr('Detailed information about resource.', 'map'),
-    private_key: attr('The private key if it has been saved.', 'string'),
-    public_key: attr('The public key.', 'string'),
+    show: attr('The whole object, as the service shows it.', 'map'),
+    private_key: attr("The generated private key when save_private_key is true, else ''.", 'string'),
+    public_key: attr("The key pair's public key.", 'string'),
   },
   async handleCreate(r) {
     const p = r.properties;
@@ -517,25 +517,25 @@ export const keypair: ResourcePlugin = {
 
 export const flavor: ResourcePlugin = {
   type: 'OS::Nova::Flavor',
-  description: 'A resource for creating OpenStack virtual hardware templates. Due to default nova security policy usage of this resource is limited to being used by administrators only.',
+  description: 'A Nova flavor: the size of a server (memory, CPUs, disks). Only admins may make flavors by default.',
   properties: {
-    name: str('Name of the flavor.'),
-    flavorid: str('Unique ID of the flavor. If not specified, an UUID will be auto generated and used.'),
-    ram: int('Memory in MB for the flavor.', { required: true }),
-    vcpus: int('Number of VCPUs for the flavor.', { required: true }),
-    disk: int('Size of local disk in GB. The "0" size is a special case that uses the native base image size as the size of the ephemeral root volume.', { default: 0 }),
-    swap: int('Swap space in MB.', { default: 0 }),
-    ephemeral: int('Size of a secondary ephemeral data disk in GB.', { default: 0 }),
-    rxtx_factor: num('RX/TX factor.', { default: 1.0 }),
-    extra_specs: map('Key/Value pairs to extend the capabilities of the flavor.', { update_allowed: true }),
-    tenants: listOfStr('List of tenants.', { update_allowed: true, default: [], itemConstraint: 'keystone.project' }),
-    is_public: bool('Scope of flavor accessibility. Public or private. Default value is True, means public, shared across all projects.', { default: true }),
-    description: str('Description of the flavor.', { update_allowed: true }),
+    name: str("Flavor name; without one it gets the resource's physical name."),
+    flavorid: str('ID for the flavor; Nova makes up a UUID when omitted.'),
+    ram: int('Memory, in MB.', { required: true }),
+    vcpus: int('Number of virtual CPUs.', { required: true }),
+    disk: int("Root disk size in GB; 0 means the root disk is as large as the image needs.", { default: 0 }),
+    swap: int('Swap disk size in MB (0: none).', { default: 0 }),
+    ephemeral: int('Size in GB of an extra ephemeral disk (0: none).', { default: 0 }),
+    rxtx_factor: num('Network bandwidth factor relative to the network default.', { default: 1.0 }),
+    extra_specs: map('Extra specs of the flavor (key/value hints for scheduling and the hypervisor); on update the map replaces them.', { update_allowed: true }),
+    tenants: listOfStr('Projects given access to a private flavor (ignored when is_public is true).', { update_allowed: true, default: [], itemConstraint: 'keystone.project' }),
+    is_public: bool('Whether every project may use the flavor; a private one is for the projects in tenants.', { default: true }),
+    description: str('Free text about the flavor.', { update_allowed: true }),
   },
   attributes: {
-    show: attr('Detailed information about resource.', 'map'),
-    extra_specs: attr('Extra specs of the flavor in key-value pairs.', 'map'),
-    is_public: attr('Whether the flavor is shared across all projects.', 'boolean'),
+    show: attr('The whole object, as the service shows it.', 'map'),
+    extra_specs: attr('Extra specs of the flavor.', 'map'),
+    is_public: attr('Whether every project may use the flavor.', 'boolean'),
   },
   async handleCreate(r) {
     const p = r.properties;
@@ -584,16 +584,16 @@ export const flavor: ResourcePlugin = {
 
 export const serverGroup: ResourcePlugin = {
   type: 'OS::Nova::ServerGroup',
-  description: 'A resource for managing a Nova server group.',
+  description: 'A Nova server group: servers booted into it are placed by its policy (together or apart).',
   properties: {
-    name: str('Server Group name.'),
-    policies: listOfStr('A list of exactly one policy to apply. Defaults to anti-affinity.', {
+    name: str("Name of the group; without one it gets the resource's physical name."),
+    policies: listOfStr('The placement policy, as a list of one: affinity (same host), anti-affinity (different hosts) or their soft forms.', {
       default: ['anti-affinity'], constraints: [{ length: { min: 1, max: 1 } }],
-      schema: { '*': str('Policy.', { allowed: ['anti-affinity', 'affinity', 'soft-anti-affinity', 'soft-affinity'] }) },
+      schema: { '*': str('A placement policy.', { allowed: ['anti-affinity', 'affinity', 'soft-anti-affinity', 'soft-affinity'] }) },
     }),
-    rules: map('Rules for a policy (max_server_per_host for anti-affinity).'),
+    rules: map('Policy rules (such as max_server_per_host for anti-affinity); accepted but not sent to Nova here.'),
   },
-  attributes: { show: attr('Detailed information about resource.', 'map') },
+  attributes: { show: attr('The whole object, as the service shows it.', 'map') },
   async handleCreate(r) {
     const name = r.properties.name ?? r.physicalName();
     const interrupted = await serverGroup.findInterrupted!(r);
