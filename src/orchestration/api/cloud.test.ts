@@ -148,9 +148,47 @@ test('templates.yaml and resourcetypes.yaml', async () => {
   assert.match(g.body.heat_template_version, /^20[1-9][0-9]-[0-1][0-9]-[0-3][0-9]$/);
 });
 
-test('templates.yaml: validate a template whose parameter has no value', { todo: 'the engine requires parameter values in validate (Heat does not)' }, async () => {
+test('templates.yaml: validate a template whose parameter has no value', async () => {
   const v = await gabbi('POST', '/validate', { template: { ...TEST_TEMPLATE, heat_template_version: '2016-04-08' } });
   assert.equal(v.status, 200, JSON.stringify(v.body));
+  assert.deepEqual(v.body.Parameters.test_val, { Type: 'String', Description: '', NoEcho: 'false', Label: 'test_val' });
+  assert.deepEqual(v.body.Environment, { parameters: {}, parameter_defaults: {}, resource_registry: { resources: {} }, event_sinks: [] });
+});
+
+test('preview: a ResourceGroup of a nested template lists the nested port (network_id, the hidden name of network)', async () => {
+  const nested = 'heat_template_version: 2015-04-30\nparameters:\n  fixed_network_id:\n    type: string\n'
+    + 'resources:\n  port:\n    type: OS::Neutron::Port\n    properties:\n      network_id: {get_param: fixed_network_id}\n';
+  const p = await gabbi('POST', '/stacks/preview', {
+    stack_name: 'rgpreview', disable_rollback: true, files: { 'nested.yaml': nested },
+    template: {
+      heat_template_version: '2015-04-30',
+      resources: {
+        fixed_network: { type: 'OS::Neutron::Net' },
+        rg: { type: 'OS::Heat::ResourceGroup', properties: { count: 1, resource_def: { type: 'nested.yaml', properties: { fixed_network_id: { get_resource: 'fixed_network' } } } } },
+      },
+    },
+  });
+  assert.equal(p.status, 200, JSON.stringify(p.body));
+  const names: string[] = [];
+  const walk = (items: unknown[]) => { for (const i of items) Array.isArray(i) ? walk(i) : names.push((i as any).resource_name); };
+  walk(p.body.stack.resources);
+  assert.deepEqual(names.sort(), ['fixed_network', 'port']);
+});
+
+test('a subnet given its network by the hidden name network_id, from get_resource, is created', async () => {
+  const c = await gabbi('POST', '/stacks', {
+    stack_name: 'subnet-network-id', disable_rollback: true,
+    template: {
+      heat_template_version: '2015-04-30',
+      resources: {
+        net: { type: 'OS::Neutron::Net' },
+        sub: { type: 'OS::Neutron::Subnet', properties: { network_id: { get_resource: 'net' }, cidr: '10.9.0.0/24' } },
+      },
+    },
+  });
+  assert.equal(c.status, 201, JSON.stringify(c.body));
+  const s = await poll(c.headers.get('location')!, 'CREATE_COMPLETE');
+  assert.equal(s.body.stack.stack_status, 'CREATE_COMPLETE');
 });
 
 test('a pre-signed signal URL signals a wait condition handle without a token', async () => {

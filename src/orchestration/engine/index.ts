@@ -5,15 +5,18 @@ import type { Queryable } from '../../core/db/index.ts';
 import { fromJson, isUniqueViolation, toJson } from '../../core/db/index.ts';
 import { uuid, isUuid } from '../../core/ids.ts';
 import type {
-  Caller, Environment, EventRecord, HookType, OrchestrationEngine, ResourceRecord,
+  Caller, Environment, EventRecord, HookType, NestedStackDefinition, OrchestrationEngine, ResourceContext, ResourcePlugin, ResourceRecord,
   StackAction, StackRecord, StackRequest, Template,
 } from '../types.ts';
 import { heatError, validationFailed } from '../types.ts';
-import { parseEnvironment, mergeEnvironments, parametersView, resolve, resolveParameters, evaluateConditions, validateProperties } from '../template/index.ts';
-import { Runtime, StackView, TASK_KIND, type EngineDeps, topo } from './runtime.ts';
+import { parseTemplate, parseEnvironment, mergeEnvironments, parametersView, resolve, resolveParameters, evaluateConditions, validateProperties } from '../template/index.ts';
+import { Runtime, StackView, TASK_KIND, type EngineDeps, topo, childEnvironment, withTemplateFiles } from './runtime.ts';
 import { type ResourceRow, type StackRow, eventRecord, getStackRow, nextSeq, stackRecord, setResourceState, setStackState } from './store.ts';
 
 export { TASK_KIND } from './runtime.ts';
+
+/** Resource types whose preview shows the nested stack they create (Heat's stack resources). */
+const PREVIEW_NESTED = new Set(['OS::Heat::ResourceGroup', 'OS::Heat::AutoScalingGroup', 'AWS::AutoScaling::AutoScalingGroup']);
 
 /** Stacks with one of these tags are left out of lists unless show_hidden (Heat's hidden_stack_tags). */
 export const HIDDEN_TAGS = ['data-processing-cluster', 'hidden'];
@@ -201,7 +204,7 @@ export function createEngine(ctx: Context, deps: EngineDeps): Engine {
   }
 
   /** A resource as POST /stacks/preview shows it (Heat's wire names). */
-  async function previewResources(sv: StackView, projectId: string, parent: string | null): Promise<unknown[]> {
+  async function previewResources(sv: StackView, projectId: string, parent: string | null, depth = 0): Promise<unknown[]> {
     const out: unknown[] = [];
     const defs = sv.defs();
     const graph = sv.graph(defs);
@@ -211,19 +214,18 @@ export function createEngine(ctx: Context, deps: EngineDeps): Engine {
       const raw = await resolve(d.properties ?? {}, fc) as Record<string, unknown>;
       const nestedT: Template | undefined = (plugin as any).nestedTemplate;
       if (nestedT) {
-        const nsv = Object.create(StackView.prototype) as StackView;
-        const env = mergeEnvironments(parseEnvironment({}), { resource_registry: sv.env.resource_registry });
-        const nestedName = `${sv.row.name}-${d.name}`;
-        const params = await resolveParameters(nestedT, env, raw ?? {},
-          { name: nestedName, id: 'None', projectId, region: ctx.config?.region ?? 'RegionOne' });
-        Object.assign(nsv, { rt, row: { ...sv.row, name: nestedName, id: 'None' }, t: nestedT, env, files: sv.files, params, rows: [],
-          conditions: evaluateConditions(nestedT, params) });
-        out.push(await previewResources(nsv, projectId, d.name));
+        out.push(await previewNested(sv, projectId, d.name, nestedT, raw ?? {}, {}, depth));
         continue;
       }
       const values: Record<string, unknown> = {};
       for (const [k, v] of Object.entries(raw ?? {})) if (v !== null && v !== undefined) values[k] = v;
       const props = await validateProperties(plugin.properties, values, `resources.${d.name}.properties`);
+      // Groups show their members' nested stack, as Heat's preview does for stack resources.
+      const def = PREVIEW_NESTED.has(plugin.type) ? await nestedDefinitionOf(sv, d.name, plugin, props) : null;
+      if (def) {
+        out.push(await previewNested(sv, projectId, d.name, parseTemplate(def.template), def.parameters ?? {}, def.files ?? {}, depth));
+        continue;
+      }
       const identity = { stack_name: sv.row.name, stack_id: 'None', tenant: projectId, path: '' };
       out.push({
         resource_name: d.name, resource_type: d.type, resource_action: 'INIT', resource_status: 'COMPLETE',
@@ -239,6 +241,49 @@ export function createEngine(ctx: Context, deps: EngineDeps): Engine {
     return out;
   }
 
+  /** The nested stack a resource owns, previewed: its resources, in a list. */
+  async function previewNested(sv: StackView, projectId: string, name: string, nt: Template, given: Record<string, unknown>,
+    files: Record<string, string>, depth: number): Promise<unknown[]> {
+    // Heat's max_nested_stack_depth (5) bounds template resources that include themselves.
+    if (depth >= 5) throw validationFailed(`Recursion depth exceeds 5.`);
+    const nsv = Object.create(StackView.prototype) as StackView;
+    const allFiles = { ...sv.files, ...files };
+    const env = withTemplateFiles(nt, childEnvironment(sv.env, name), allFiles);
+    const nestedName = `${sv.row.name}-${name}`;
+    const params = await resolveParameters(nt, env, given,
+      { name: nestedName, id: 'None', projectId, region: ctx.config?.region ?? 'RegionOne' });
+    Object.assign(nsv, { rt, row: { ...sv.row, name: nestedName, id: 'None' }, t: nt, env, files: allFiles, params, rows: [],
+      conditions: evaluateConditions(nt, params) });
+    return previewResources(nsv, projectId, name, depth + 1);
+  }
+
+  /**
+   * What a resource that owns a nested stack would create, without creating anything: its
+   * handleCreate runs against a context whose nested.create records the definition and stops it.
+   */
+  async function nestedDefinitionOf(sv: StackView, name: string, plugin: ResourcePlugin, props: Record<string, any>): Promise<NestedStackDefinition | null> {
+    let captured: NestedStackDefinition | null = null;
+    const stop = new Error('preview: nested stack captured');
+    const nope = async () => { throw new Error('not available in preview'); };
+    const data: Record<string, string> = {};
+    const r = {
+      name, type: plugin.type, uuid: 'None',
+      stack: { id: 'None', name: sv.row.name, projectId: sv.row.project_id, userId: sv.row.user_id, region: ctx.config?.region ?? 'RegionOne',
+        publicUrl: ctx.config?.publicUrl ?? '', parentId: null, timeoutMins: null },
+      properties: props, physicalId: null, setPhysicalId: async () => {}, data,
+      setData: async (k: string, v: string | null) => { if (v === null) delete data[k]; else data[k] = v; },
+      physicalName: () => `${sv.row.name}-${name}`, metadata: {}, setMetadata: async () => {},
+      client: { request: nope, find: nope },
+      nested: {
+        create: async (def: NestedStackDefinition) => { captured = def; throw stop; },
+        update: nope, delete: nope, status: async () => null, outputs: async () => ({}), resourceAttr: async () => null, resourceRefs: async () => ({}),
+      },
+      signals: async () => [], log: () => {}, cloud: ctx,
+    } as unknown as ResourceContext;
+    try { await plugin.handleCreate(r); } catch (e) { if (e !== stop) return null; }
+    return captured;
+  }
+
   function previewView(sv: StackView, r: ResourceRow | null, name: string, type: string, props: unknown): Record<string, unknown> {
     return {
       resource_name: name, resource_type: type, resource_action: r?.action ?? 'INIT', resource_status: r?.status ?? 'COMPLETE',
@@ -247,6 +292,43 @@ export function createEngine(ctx: Context, deps: EngineDeps): Engine {
       }, stack_name: sv.row.name, properties: props ?? {}, required_by: [], description: '',
       creation_time: r?.created_at ?? null, updated_time: r?.updated_at ?? null,
     };
+  }
+
+  /**
+   * show_nested of POST /validate: for each template resource its template's description and
+   * parameters (Value: what the resource's properties give), and its own template resources' in turn.
+   */
+  async function nestedParameters(t: Template, env: Environment, files: Record<string, string>, params: Record<string, unknown>,
+    stackName: string, depth = 0): Promise<Record<string, unknown>> {
+    const out: Record<string, unknown> = {};
+    if (depth > 10) return out;
+    const fc = {
+      template: t, params, files, conditions: evaluateConditions(t, params),
+      getResource: () => null, getAttr: async () => null, getAllAttrs: async () => ({}),
+    };
+    for (const d of Object.values(t.resources)) {
+      const plugin = rt.resolveType(d.type, d.name, env, files) as any;
+      if (!plugin.nestedTemplate) continue;
+      const nt: Template = plugin.nestedTemplate;
+      let props: Record<string, unknown> = {};
+      try { props = (await resolve(d.properties ?? {}, fc) as Record<string, unknown>) ?? {}; } catch { props = {}; }
+      // Only the nested template's parameters take values; other properties are not its business here.
+      const given = Object.fromEntries(Object.entries(props).filter(([k, v]) => k in nt.parameters && v !== null && v !== undefined));
+      const nenv = childEnvironment(env, d.name);
+      const view: Record<string, unknown> = {
+        Description: nt.description || 'No description', Parameters: parametersView(nt, nenv, given), Type: d.type,
+      };
+      let nparams: Record<string, unknown> = {};
+      try {
+        nparams = await resolveParameters(nt, nenv, given, { name: `${stackName}-${d.name}`, id: 'None', projectId: '', region: '' },
+          undefined, { validateValues: false });
+      } catch { nparams = {}; }
+      for (const k of Object.keys(nt.parameters)) if (!(k in nparams)) nparams[k] = null;
+      const deeper = await nestedParameters(nt, nenv, files, nparams, `${stackName}-${d.name}`, depth + 1);
+      if (Object.keys(deeper).length) view.NestedParameters = deeper;
+      out[d.name] = view;
+    }
+    return out;
   }
 
   const engine: Engine = {
@@ -292,7 +374,7 @@ export function createEngine(ctx: Context, deps: EngineDeps): Engine {
         owner: { userId: caller.userId, projectId: caller.projectId },
       });
       const sv = Object.create(StackView.prototype) as StackView;
-      Object.assign(sv, { rt, t: p.t, env, files, params: p.params, rows: [], conditions: evaluateConditions(p.t, p.params),
+      Object.assign(sv, { rt, t: p.t, env: p.env, files, params: p.params, rows: [], conditions: evaluateConditions(p.t, p.params),
         row: { id: 'None', name: req.stack_name, project_id: caller.projectId, user_id: caller.userId, parent_id: null } });
       return {
         stack_name: req.stack_name, id: 'None', disable_rollback: req.disable_rollback ?? true, parent: null,
@@ -578,20 +660,14 @@ export function createEngine(ctx: Context, deps: EngineDeps): Engine {
     clearHook: (stack, resourceName, hook) => rt.clearHook(stack.id, resourceName, hook),
 
     async validate(caller, req, opts) {
-      const env = requestEnv(req);
       const files = req.files ?? {};
       const given = { ...(req.parameters ?? {}) };
-      let t: Template;
-      try {
-        const p = await rt.prepare({
-          template: req.template, env, files, given, validateValues: false,
-          stack: { name: 'validate', id: 'None', projectId: caller.projectId, region: ctx.config?.region ?? 'RegionOne' },
-          owner: { userId: caller.userId, projectId: caller.projectId },
-        });
-        t = p.t;
-      } catch (e) {
-        throw e;
-      }
+      const p = await rt.prepare({
+        template: req.template, env: requestEnv(req), files, given, validateValues: false,
+        stack: { name: 'validate', id: 'None', projectId: caller.projectId, region: ctx.config?.region ?? 'RegionOne' },
+        owner: { userId: caller.userId, projectId: caller.projectId },
+      });
+      const { t, env } = p;
       const out: Record<string, unknown> = {
         Description: t.description || 'No description',
         Parameters: parametersView(t, env, given),
@@ -599,13 +675,7 @@ export function createEngine(ctx: Context, deps: EngineDeps): Engine {
       };
       if (t.parameterGroups.length) out.ParameterGroups = t.parameterGroups;
       if (opts.showNested) {
-        const nested: Record<string, unknown> = {};
-        for (const d of Object.values(t.resources)) {
-          const plugin = rt.resolveType(d.type, d.name, env, files) as any;
-          if (!plugin.nestedTemplate) continue;
-          const nt: Template = plugin.nestedTemplate;
-          nested[d.name] = { Description: nt.description || 'No description', Parameters: parametersView(nt, parseEnvironment({}), {}), Type: d.type };
-        }
+        const nested = await nestedParameters(t, env, files, p.params, 'validate');
         if (Object.keys(nested).length) out.NestedParameters = nested;
       }
       return out;

@@ -14,7 +14,7 @@ import type {
 import { validationFailed, heatError } from '../types.ts';
 import {
   parseTemplate, parseEnvironment, mergeEnvironments, resolveParameters, resolve, referencedResources,
-  evaluateConditions, conditionHolds, validateProperties, validateFunctions, validateParameterGroups,
+  evaluateConditions, conditionHolds, validateProperties, validateFunctions, validateParameterGroups, replacedBy,
 } from '../template/index.ts';
 import {
   type Operation, type ResourceRow, type StackRow, addEvent, getResourceRow, getStackRow, nextSeq, randomSuffix,
@@ -116,6 +116,36 @@ function selectIn(value: unknown, path: unknown[]): unknown {
 const TEMPLATE_FILE = /\.(ya?ml|template|json|hot)$|^https?:\/\/|^file:/;
 
 const PARAM_TYPES: Record<string, any> = { string: 'string', number: 'number', json: 'json', comma_delimited_list: 'list', boolean: 'boolean' };
+
+/** Names of the parameters a snippet reads (get_param, Ref), statically. */
+function paramRefs(v: unknown, out: string[] = []): string[] {
+  if (Array.isArray(v)) { for (const x of v) paramRefs(x, out); return out; }
+  if (!v || typeof v !== 'object') return out;
+  const o = v as Record<string, unknown>;
+  const keys = Object.keys(o);
+  if (keys.length === 1 && (keys[0] === 'get_param' || keys[0] === 'Ref')) {
+    const a = o[keys[0]];
+    const name = Array.isArray(a) ? a[0] : a;
+    if (typeof name === 'string') out.push(name);
+  }
+  for (const x of Object.values(o)) paramRefs(x, out);
+  return out;
+}
+
+/**
+ * The environment with each resource type that names a file of `files` registered as itself
+ * ('nested.yaml': 'nested.yaml'), as Heat registers template resources: the environment a
+ * stack shows (validate, GET .../environment) lists them.
+ */
+export function withTemplateFiles(t: Template, env: Environment, files: Record<string, string>): Environment {
+  const rr = (env.resource_registry ?? {}) as Record<string, unknown>;
+  const add: Record<string, string> = {};
+  for (const d of Object.values(t.resources)) {
+    if (typeof d.type === 'string' && typeof files[d.type] === 'string' && !(d.type in rr)) add[d.type] = d.type;
+  }
+  if (!Object.keys(add).length) return env;
+  return { ...env, resource_registry: { ...rr, ...add } };
+}
 
 /** A template resource: a type naming a template file; the resource is a nested stack. */
 function templatePlugin(file: string, source: string): ResourcePlugin & { nestedTemplate: Template } {
@@ -536,15 +566,24 @@ export class Runtime {
     validateParameterGroups(t);
     validateFunctions(t, { files: a.files } as any);
     const check = await this.customCheck(a.owner);
-    const params = await resolveParameters(t, a.env, a.given, a.stack, check, { validateValues: a.validateValues ?? true });
-    const prepared = { t, env: a.env, files: a.files, params, given: a.given };
-    await this.validateResources(prepared, check, a.owner);
+    const validateValues = a.validateValues ?? true;
+    const params = await resolveParameters(t, a.env, a.given, a.stack, check, { validateValues });
+    // POST /validate checks a template without its parameter values: get_param of a parameter
+    // without one is null there, and the properties it feeds are not checked.
+    const unset = new Set<string>();
+    if (!validateValues) {
+      for (const name of Object.keys(t.parameters)) if (!(name in params)) { params[name] = null; unset.add(name); }
+    }
+    const env = withTemplateFiles(t, a.env, a.files);
+    const prepared = { t, env, files: a.files, params, given: a.given };
+    await this.validateResources({ ...prepared, unset }, check, a.owner);
+    if (unset.size) for (const name of unset) delete params[name];
     return prepared;
   }
 
   /** Every resource's type is known and its properties (those not referring to other resources) fit the schema. */
-  async validateResources(p: { t: Template; env: Environment; files: Record<string, string>; params: Record<string, unknown> }, check?: CustomCheck,
-    owner = { userId: '', projectId: '' }) {
+  async validateResources(p: { t: Template; env: Environment; files: Record<string, string>; params: Record<string, unknown>; unset?: Set<string> },
+    check?: CustomCheck, owner = { userId: '', projectId: '' }) {
     const conditions = evaluateConditions(p.t, p.params);
     const names = new Set(Object.keys(p.t.resources));
     const fc: FunctionContext = {
@@ -560,13 +599,23 @@ export class Runtime {
       const props = (d.properties ?? {}) as Record<string, unknown>;
       const values: Record<string, unknown> = {};
       const schema = { ...plugin.properties };
+      const propertyError = (k: string, e: any) => {
+        const msg = e?.message ?? String(e);
+        return validationFailed(msg.startsWith('Property error') ? msg : `Property error: : resources.${d.name}.properties.${k}: : ${msg}`);
+      };
       for (const [k, v] of Object.entries(props)) {
-        if (referencedResources(v, p.t).size && schema[k]) { delete schema[k]; continue; }
-        let rv: unknown;
-        try { rv = await resolve(v, fc); } catch (e: any) {
-          const msg = e?.message ?? String(e);
-          throw validationFailed(msg.startsWith('Property error') ? msg : `Property error: : resources.${d.name}.properties.${k}: : ${msg}`);
+        // Not known yet (resources not created, parameter values not given to validate): only a
+        // missing parameter is reported now.
+        if (schema[k] && (referencedResources(v, p.t).size || (p.unset?.size && paramRefs(v).some((n) => p.unset!.has(n))))) {
+          delete schema[k];
+          // A deprecated name stands for its replacement, which is then not known yet either.
+          const target = replacedBy(plugin.properties[k], plugin.properties);
+          if (target && !(target in props)) delete schema[target];
+          try { await resolve(v, fc); } catch (e: any) { if (e?.extra?.name === 'UserParameterMissing') throw propertyError(k, e); }
+          continue;
         }
+        let rv: unknown;
+        try { rv = await resolve(v, fc); } catch (e: any) { throw propertyError(k, e); }
         if (rv !== null && rv !== undefined) values[k] = rv;
       }
       if ((plugin as any).nestedTemplate) {

@@ -292,7 +292,11 @@ test('validateFunctions: unknown functions, shapes, params, resources, condition
   validateFunctions(hot('2016-04-08', { ...base, resources: { a: { type: 'T', properties: { x: { get_param: 'OS::stack_name' } } } } }));
   const bad = (props: unknown, version = '2016-04-08', extra: Record<string, unknown> = {}) =>
     () => validateFunctions(hot(version, { ...base, resources: { a: { type: 'T', properties: props } }, ...extra }));
-  rejects(bad({ x: { get_param: 'nope' } }), 400, 'StackValidationFailed', 'resources.a.properties.x.get_param: The Parameter (nope) was not provided.');
+  // Undeclared parameters: properties report them when resolved, outputs as output_error; elsewhere here.
+  validateFunctions(hot('2016-04-08', { ...base, resources: { a: { type: 'T', properties: { x: { get_param: 'nope' } } } } }));
+  validateFunctions(hot('2016-04-08', { ...base, outputs: { o: { value: { get_param: 'nope' } } } }));
+  rejects(() => validateFunctions(hot('2016-04-08', { ...base, resources: { a: { type: 'T', metadata: { x: { get_param: 'nope' } } } } })),
+    400, 'StackValidationFailed', 'resources.a.metadata.x.get_param: The Parameter (nope) was not provided.');
   rejects(bad({ x: { get_resource: 'nope' } }), 400, 'InvalidTemplateReference', 'The specified reference "nope" (in resources.a.properties.x) is incorrect.');
   rejects(bad({ x: [{ get_attr: ['nope', 'a'] }] }), 400, 'InvalidTemplateReference', '"nope"');
   rejects(bad({ x: { list_join: ',' } }), 400, 'StackValidationFailed', 'resources.a.properties.x.list_join: Incorrect arguments to "list_join"');

@@ -887,6 +887,8 @@ interface StaticCtx {
   spec: VersionSpec;
   params: Set<string>;
   files?: Record<string, string>;
+  /** Whether get_param of an undeclared parameter is reported here (not for properties and outputs). */
+  checkParams: boolean;
 }
 
 function staticNode(v: unknown, sc: StaticCtx, path: Path, mode: 'normal' | 'condition'): void {
@@ -913,7 +915,7 @@ function staticNode(v: unknown, sc: StaticCtx, path: Path, mode: 'normal' | 'con
     const where = formatPath(path) || 'unknown';
     if (impl === 'get_param') {
       const p = typeof args === 'string' ? args : isList(args) ? args[0] : undefined;
-      if (typeof p === 'string' && !sc.params.has(p)) fail(`The Parameter (${p}) was not provided.`);
+      if (sc.checkParams && typeof p === 'string' && !sc.params.has(p)) fail(`The Parameter (${p}) was not provided.`);
     }
     if (impl === 'cfn_ref' || impl === 'cfn_param_ref') {
       if (typeof args === 'string' && !(impl === 'cfn_ref' && args in t.resources) && !sc.params.has(args)) throw invalidReference(args, 'unknown');
@@ -945,13 +947,15 @@ function staticNode(v: unknown, sc: StaticCtx, path: Path, mode: 'normal' | 'con
 /**
  * Static checks of function usage over a whole template: functions unknown to the version,
  * argument shapes, get_param of undeclared parameters, references to undeclared resources and
- * conditions. `files`, when given, is checked for get_file keys.
+ * conditions. `files`, when given, is checked for get_file keys. As in Heat, get_param of an
+ * undeclared parameter in properties or outputs is not an error here: properties report it when
+ * resolved for validation ('Property error: ...'), an output shows it as its output_error.
  */
 export function validateFunctions(t: Template, opts: { files?: Record<string, string> } = {}): void {
   const spec = specOf(t);
   const cfn = spec.type === 'cfn';
   const sc: StaticCtx = {
-    t, spec, files: opts.files,
+    t, spec, files: opts.files, checkParams: true,
     params: new Set([...Object.keys(t.parameters), ...(cfn ? CFN_PSEUDO : HOT_PSEUDO)]),
   };
   const S = cfn
@@ -972,14 +976,14 @@ export function validateFunctions(t: Template, opts: { files?: Record<string, st
   }
   for (const r of Object.values(t.resources)) {
     const base = [S.res, r.name];
-    staticNode(r.properties, sc, [...base, S.props], 'normal');
+    staticNode(r.properties, { ...sc, checkParams: false }, [...base, S.props], 'normal');
     staticNode(r.metadata, sc, [...base, S.meta], 'normal');
     staticNode(r.updatePolicy, sc, [...base, S.upd], 'normal');
     if (!cfn) staticNode(r.externalId, sc, [...base, 'external_id'], 'normal');
     checkCondField(r.condition, [...base, S.cond]);
   }
   for (const [name, o] of Object.entries(t.outputs)) {
-    staticNode(o.value, sc, [S.out, name, S.value], 'normal');
+    staticNode(o.value, { ...sc, checkParams: false }, [S.out, name, S.value], 'normal');
     checkCondField(o.condition, [S.out, name, S.cond]);
   }
 }

@@ -7,4 +7,4 @@ export {
 } from './parameters.ts';
 export type { CustomCheck } from './parameters.ts';
 export { resolve, referencedResources, evaluateConditions, conditionHolds, validateFunctions } from './functions.ts';
-export { validateProperties, propertiesView, generateTemplate } from './properties.ts';
+export { validateProperties, propertiesView, generateTemplate, replacedBy } from './properties.ts';

@@ -115,3 +115,19 @@ test('generateTemplate: hot and cfn, parseable by parseTemplate', () => {
   assert.deepEqual(c.Outputs['OS::stack_id'], { Value: { Ref: 'TestResource' } });
   parseTemplate(c);
 });
+
+test('a hidden property replaced by another ("Use property network.") is translated to it', async () => {
+  const s: Record<string, PropertySchema> = {
+    network: { type: 'string', required: true },
+    network_id: { type: 'string', support_status: { status: 'HIDDEN', version: '5.0.0', message: 'Use property network.' } },
+    fixed_ips: { type: 'list', schema: { '*': { type: 'map', schema: {
+      subnet: { type: 'string' },
+      subnet_id: { type: 'string', support_status: { status: 'HIDDEN', message: 'Use property subnet.' } },
+    } } } },
+  };
+  assert.deepEqual(await validateProperties(s, { network_id: 'n1', fixed_ips: [{ subnet_id: 's1' }] }, W),
+    { network: 'n1', network_id: null, fixed_ips: [{ subnet: 's1', subnet_id: null }] });
+  // Both given: left as they are, for the plugin's conflict check.
+  assert.deepEqual(await validateProperties(s, { network: 'a', network_id: 'b' }, W), { network: 'a', network_id: 'b', fixed_ips: null });
+  await rejectsAsync(() => validateProperties(s, {}, W), 400, 'StackValidationFailed', 'Property error: resources.test.properties: Property network not assigned');
+});

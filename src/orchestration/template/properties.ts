@@ -159,8 +159,33 @@ async function propertyValue(s: PropertySchema, raw: unknown, path: Path, check:
   return v;
 }
 
+/** 'Use property network.': the property a hidden, deprecated one was replaced by. */
+export function replacedBy(s: PropertySchema, schema: Record<string, PropertySchema>): string | null {
+  if (s.support_status?.status !== 'HIDDEN') return null;
+  const m = /^Use property (\w+)\.$/.exec(s.support_status.message ?? '');
+  return m && m[1] in schema ? m[1] : null;
+}
+
+/**
+ * Heat's translation rules for deprecated properties: a value given under the old name, when
+ * the new one is not given, is moved to the new name (both given stay, for the plugin's conflict check).
+ */
+function translateDeprecated(schema: Record<string, PropertySchema>, values: Record<string, unknown>): Record<string, unknown> {
+  let out = values;
+  for (const [key, s] of Object.entries(schema)) {
+    const target = replacedBy(s, schema);
+    if (!target || values[key] === undefined || values[key] === null) continue;
+    if (values[target] !== undefined && values[target] !== null) continue;
+    if (out === values) out = { ...values };
+    out[target] = values[key];
+    delete out[key];
+  }
+  return out;
+}
+
 async function validateLevel(schema: Record<string, PropertySchema>, values: Record<string, unknown>, path: Path,
   check: CustomCheck | undefined, nested: boolean): Promise<Record<string, unknown>> {
+  values = translateDeprecated(schema, values);
   for (const key of Object.keys(values)) {
     if (!(key in schema)) throw new PropError(nested ? path : [], `Unknown Property ${key}`);
   }
