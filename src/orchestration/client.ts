@@ -36,7 +36,7 @@ export function createClient(ctx: Context, owner: { userId: string; projectId: s
     return cached.token;
   };
 
-  const request: OpenStackClient['request'] = async (service, method, path, body, opts = {}) => {
+  const request: OpenStackClient['request'] = async (service, method, path, body?, opts = {}) => {
     if (!ctx.http) throw new Error('HTTP server not built yet');
     const headers: Record<string, string> = { 'x-auth-token': await token(), accept: 'application/json', ...opts.headers };
     if (opts.microversion) {
@@ -60,7 +60,7 @@ export function createClient(ctx: Context, owner: { userId: string; projectId: s
     if (res.statusCode >= 400) {
       throw new ClientError(res.statusCode, `${service} ${method} ${path}: ${res.statusCode} ${errorMessage(parsed) ?? text}`, parsed);
     }
-    return { status: res.statusCode, headers: res.headers, body: parsed } satisfies ClientResponse;
+    return { status: res.statusCode, headers: res.headers as ClientResponse['headers'], body: parsed } satisfies ClientResponse;
   };
 
   return {

@@ -32,15 +32,8 @@ export interface ParameterSchema {
   tags?: string[];
 }
 
-export interface ParameterConstraint {
-  length?: { min?: number; max?: number };
-  range?: { min?: number; max?: number };
-  modulo?: { step: number; offset: number };
-  allowed_values?: unknown[];
-  allowed_pattern?: string;
-  custom_constraint?: string;
-  description?: string;
-}
+/** Parameters and properties take the same constraint kinds (PropertyConstraint below). */
+export type ParameterConstraint = PropertyConstraint;
 
 /** A resource in a template, with its sections as written (functions not yet resolved). */
 export interface ResourceDefinition {

@@ -3,21 +3,8 @@
 // and the engine's other entry points: check / suspend / resume, validate, previewUpdate.
 import { test, describe, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { startHarness, type Harness } from './testing.ts';
+import { startHarness, hot, waitFor, type Harness } from './testing.ts';
 
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-const hot = (resources: Record<string, unknown>, extra: Record<string, unknown> = {}) =>
-  ({ heat_template_version: '2016-04-08', resources, ...extra });
-
-async function waitFor<T>(fn: () => Promise<T | null | undefined | false>, ms = 10_000): Promise<T> {
-  const deadline = Date.now() + ms;
-  for (;;) {
-    const v = await fn();
-    if (v) return v;
-    if (Date.now() > deadline) throw new Error('condition not met in time');
-    await sleep(20);
-  }
-}
 
 describe('heat engine: plugin contract', () => {
   let h: Harness;

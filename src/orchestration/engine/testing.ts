@@ -167,3 +167,20 @@ export async function startHarness(cloud = new FakeCloud()): Promise<Harness> {
   };
   return h;
 }
+
+export const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+/** A HOT template of the given resources. */
+export const hot = (resources: Record<string, unknown>, extra: Record<string, unknown> = {}) =>
+  ({ heat_template_version: '2016-04-08', resources, ...extra });
+
+/** Polls fn until it answers something truthy (10 s by default). */
+export async function waitFor<T>(fn: () => Promise<T | null | undefined | false>, ms = 10_000): Promise<T> {
+  const deadline = Date.now() + ms;
+  for (;;) {
+    const v = await fn();
+    if (v) return v;
+    if (Date.now() > deadline) throw new Error('condition not met in time');
+    await sleep(20);
+  }
+}

@@ -3,10 +3,8 @@
 // of nested templates, and nested stacks whose outputs cannot be resolved.
 import { test, describe, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { startHarness, type Harness } from './testing.ts';
+import { startHarness, hot, type Harness } from './testing.ts';
 
-const hot = (resources: Record<string, unknown>, extra: Record<string, unknown> = {}) =>
-  ({ heat_template_version: '2016-04-08', resources, ...extra });
 
 describe('validation as Heat words it', () => {
   let h: Harness;
