@@ -12,7 +12,7 @@ import {
 } from './common.ts';
 
 /** Every plugin has the 'show' attribute (the backing object as its API shows it). */
-const SHOW_ATTRIBUTE = { description: 'Detailed information about resource.', type: 'map' };
+const SHOW_ATTRIBUTE = { description: 'The backing object as its service shows it.', type: 'map' };
 
 function supportStatusView(s: SupportStatus | undefined): Record<string, unknown> {
   if (!s) return { status: 'SUPPORTED', version: null, message: null, previous_status: null };

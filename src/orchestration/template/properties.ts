@@ -300,7 +300,7 @@ export function generateTemplate(type: string, schema: Record<string, PropertySc
   const resName = type.split('::').pop() || type;
   const props = Object.entries(schema).filter(([, s]) => visible(s));
   const attrs: Record<string, AttributeSchema> = { ...attributes };
-  if (!('show' in attrs)) attrs.show = { description: 'Detailed information about resource.', type: 'map' };
+  if (!('show' in attrs)) attrs.show = { description: 'The backing object as its service shows it.', type: 'map' };
   const description = `Initial template of ${resName}`;
   if (templateType === 'hot') {
     const outputs: Record<string, unknown> = {};
