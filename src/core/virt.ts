@@ -107,6 +107,8 @@ export interface ComputeDriver {
   /** Uuids of every VM this cloud owns on the backend (tagged as ours), for reconciliation. */
   listInstances(): Promise<string[]>;
   getInfo(uuid: string): Promise<InstanceInfo | null>;
+  /** Every owned VM's InstanceInfo in one backend read (the power-state sync of many servers). */
+  listInstanceInfo(): Promise<InstanceInfo[]>;
 
   spawn(instance: InstanceSpec, image: ImageSpec | null): Promise<InstanceInfo>;
   destroy(uuid: string): Promise<void>;

@@ -44,6 +44,22 @@ describe('reconciler', () => {
     assert.equal((await env.cloud.ctx.driver.getInfo(id))!.powerState, 4);
   });
 
+  it('reports a VM that vanished from the backend (NOSTATE and a fault) and leaves the server as it was', async () => {
+    const id = await bootServer(env, env.demo, { name: 'vanished' });
+    const sim = env.cloud.ctx.driver as unknown as { vcenter: { vm(n: string): unknown; commitVm(a: null, vm: unknown): void } };
+    sim.vcenter.commitVm(null, sim.vcenter.vm(id)); // removed behind Vistack's back
+    await tick();
+    const s = (await show(env.admin, id)).body.server;
+    assert.equal(s.status, 'ACTIVE');
+    assert.equal(s['OS-EXT-STS:power_state'], 0);
+    // Nova shows a fault only on ERROR servers: it is recorded for the operator.
+    const faults = await env.cloud.ctx.db.all('SELECT message FROM instance_faults WHERE instance_uuid = ?', [id]);
+    assert.equal(faults.length, 1);
+    assert.match(faults[0].message, /not found on the hypervisor/);
+    await tick();
+    assert.equal((await env.cloud.ctx.db.all('SELECT 1 FROM instance_faults WHERE instance_uuid = ?', [id])).length, 1, 'reported once');
+  });
+
   it('puts a server left building without a task in ERROR, and clears other orphaned task states', async () => {
     const { ctx } = env.cloud;
     await ctx.tasks.stop();

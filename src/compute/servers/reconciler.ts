@@ -9,7 +9,7 @@
 //  4. reclaims soft-deleted servers after reclaim_instance_interval, offloads shelved servers after
 //     shelved_offload_time and confirms resizes after resize_confirm_window.
 import type { Context } from '../../core/service.ts';
-import { PowerState } from '../../core/virt.ts';
+import { PowerState, type InstanceInfo } from '../../core/virt.ts';
 import { addFault, instanceFromRow, updateInstance, VM } from './db.ts';
 import { recordAction } from './instance_actions.ts';
 import { ACTION, DELETE } from './tasks.ts';
@@ -101,14 +101,30 @@ export class Reconciler {
     const { ctx } = this;
     const rows = await ctx.db.all(`SELECT * FROM instances WHERE deleted = 0 AND task_state IS NULL AND node IS NOT NULL
       AND vm_state IN ('active', 'stopped', 'paused', 'suspended', 'rescued', 'resized', 'shelved', 'error')`);
+    if (!rows.length) return;
+    // One backend read for all of them (a vCenter answers one property read for every VM).
+    let infos: Map<string, InstanceInfo>;
+    try { infos = new Map((await ctx.driver.listInstanceInfo()).map((i) => [i.uuid, i])); } catch (e) {
+      ctx.log.warn('reconciler: could not read the power states from the driver', e);
+      return;
+    }
     for (const r of rows) {
       const inst = instanceFromRow(r);
-      let info;
-      try { info = await ctx.driver.getInfo(inst.uuid); } catch { continue; }
+      const info = infos.get(inst.uuid) ?? null;
       const power = info ? info.powerState : PowerState.NOSTATE;
+      if (!info) {
+        // As Nova's _sync_power_states: a VM missing from the hypervisor is reported (power state
+        // NOSTATE and an instance fault, once), never acted on: the backend may be restarting.
+        if (inst.powerState !== PowerState.NOSTATE) {
+          await updateInstance(ctx.db, inst.uuid, { power_state: power }, { expectTask: [null], expectVm: [inst.vmState] });
+          if (inst.vmState !== VM.ERROR) await addFault(ctx.db, inst.uuid, 404, `The VM of server ${inst.uuid} is not found on the hypervisor (${ctx.driver.name}).`, null, inst.host);
+          ctx.log.warn(`reconciler: the VM of server ${inst.uuid} is not found on the backend; power state NOSTATE`);
+        }
+        continue;
+      }
       const cas = { expectTask: [null] as (string | null)[], expectVm: [inst.vmState] };
       if (power !== inst.powerState) await updateInstance(ctx.db, inst.uuid, { power_state: power }, cas);
-      const off = power === PowerState.SHUTDOWN || power === PowerState.CRASHED || power === PowerState.NOSTATE;
+      const off = power === PowerState.SHUTDOWN || power === PowerState.CRASHED;
       if ((inst.vmState === VM.ACTIVE || inst.vmState === VM.PAUSED || inst.vmState === VM.SUSPENDED) && off) {
         // Stopped outside Nova: the server becomes SHUTOFF (Nova calls its stop API).
         await updateInstance(ctx.db, inst.uuid, { vm_state: VM.STOPPED, power_state: power }, cas);

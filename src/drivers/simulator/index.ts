@@ -96,6 +96,10 @@ export class SimulatorDriver implements ComputeDriver {
     return this.vcenter.allVms().filter((vm) => vm.extraConfig[OWNER_KEY] === OWNER).map((vm) => vm.name);
   }
 
+  async listInstanceInfo(): Promise<InstanceInfo[]> {
+    return this.vcenter.allVms().filter((vm) => vm.extraConfig[OWNER_KEY] === OWNER).map((vm) => this.info(vm));
+  }
+
   async getInfo(uuid: string): Promise<InstanceInfo | null> {
     const vm = this.vcenter.vm(uuid);
     return vm ? this.info(vm) : null;
