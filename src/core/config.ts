@@ -11,6 +11,8 @@ export interface Config {
   publicUrl: string;
   databaseUrl: string; // sqlite:<file> or postgres://...
   driver: 'simulator' | 'vsphere';
+  /** The vsphere driver's YAML file of vCenters (VISTACK_VSPHERE_CONFIG); without it, VISTACK_VSPHERE_URL. */
+  vsphereConfigFile?: string;
   region: string;
   adminPassword: string;
   demoPassword: string;
@@ -37,6 +39,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, overrides: Part
     publicUrl: env.VISTACK_PUBLIC_URL ?? '',
     databaseUrl: env.VISTACK_DATABASE_URL ?? `sqlite:${resolve(dataDir, 'vistack.db')}`,
     driver: (env.VISTACK_DRIVER as Config['driver']) ?? 'simulator',
+    ...(env.VISTACK_VSPHERE_CONFIG ? { vsphereConfigFile: env.VISTACK_VSPHERE_CONFIG } : {}),
     region: env.VISTACK_REGION ?? 'RegionOne',
     adminPassword: env.VISTACK_ADMIN_PASSWORD ?? 'secret',
     demoPassword: env.VISTACK_DEMO_PASSWORD ?? 'secret',
