@@ -354,7 +354,7 @@ async function runUpload(ctx: Context, task: TaskRecord) {
   if (!img) throw new VolumeError(`Image ${imageId} could not be found.`);
   if (img.status !== 'active') {
     if (!v.location) throw new VolumeError(`Volume ${v.id} has no backing.`);
-    const exported = await ctx.volumeDriver.openVolume(v.location);
+    const exported = await ctx.volumeDriver.openVolume(v.location, v.size);
     let stream = exported.stream;
     if (diskFormat === 'raw' && exported.diskFormat === 'vmdk') stream = (await sparseVmdkToRaw(stream)).stream;
     else if (diskFormat !== exported.diskFormat) throw new VolumeError(`The driver exports ${exported.diskFormat}, not ${diskFormat}.`);

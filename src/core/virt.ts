@@ -197,6 +197,9 @@ export interface NetworkDriver {
 // the volume type's vmware:storage_profile; vmware:vmdk_type and vmware:adapter_type shape it.
 // Attaching is the compute driver's business (ComputeDriver.attachDisk with the location).
 
+/** vSphere's default storage policy, which every datastore offers until SPBM policies are read. */
+export const DEFAULT_STORAGE_PROFILE = 'vSAN Default Storage Policy';
+
 export type VmdkType = 'thin' | 'thick' | 'eagerZeroedThick';
 export type AdapterType = 'lsiLogic' | 'busLogic' | 'lsiLogicsas' | 'paraVirtual' | 'ide';
 
@@ -256,8 +259,8 @@ export interface VolumeDriver {
   /** Idempotent per snapshotId. */
   createSnapshot(location: VolumeLocation, snapshotId: string): Promise<VolumeLocation>;
   deleteSnapshot(location: VolumeLocation): Promise<void>;
-  /** The volume's bytes as a disk image (for upload to Glance). */
-  openVolume(location: VolumeLocation): Promise<{ diskFormat: string; stream: Readable }>;
+  /** The volume's bytes as a disk image (for upload to Glance); sizeGb is Cinder's size, for backends that cannot tell. */
+  openVolume(location: VolumeLocation, sizeGb?: number): Promise<{ diskFormat: string; stream: Readable }>;
   /**
    * Before an attach: moves the VMDK where the compute host's cluster can reach it, as Cinder's
    * VMDK driver relocates its backing at initialize_connection. Returns the (new) location.

@@ -5,7 +5,7 @@
 // attached to is relocated there first, as the VMDK driver relocates its backing.
 import type { Readable } from 'node:stream';
 import {
-  VirtDriverError, type BackendDisk, type VolumeDriver, type VolumeLocation, type VolumePool, type VolumeSource, type VolumeSpec,
+  DEFAULT_STORAGE_PROFILE, VirtDriverError, type BackendDisk, type VolumeDriver, type VolumeLocation, type VolumePool, type VolumeSource, type VolumeSpec,
 } from '../../core/virt.ts';
 import type { SimVCenter } from './vcenter.ts';
 import type { DatastoreFile } from './inventory.ts';
@@ -15,7 +15,7 @@ import { sparseVmdkStream } from './vmdk.ts';
 const GiB = 1024 ** 3;
 const KB_PER_GB = 1024 * 1024;
 /** Every simulated datastore offers vSphere's default policy; a type naming another finds none. */
-export const DEFAULT_STORAGE_PROFILE = 'vSAN Default Storage Policy';
+export { DEFAULT_STORAGE_PROFILE };
 
 export const volumePath = (ds: string, volumeId: string) => `[${ds}] volumes/volume-${volumeId}.vmdk`;
 export const snapshotPath = (ds: string, snapshotId: string) => `[${ds}] volumes/snapshot-${snapshotId}.vmdk`;
