@@ -45,7 +45,7 @@ export async function startCloud(overrides: Partial<Config> = {}, env: NodeJS.Pr
 
   const db = await openDatabase(config.databaseUrl);
   await migrate(db, [...taskMigrations, ...MODULES.flatMap((m) => m.migrations)]);
-  const drivers = await createDrivers(config, log);
+  const drivers = await createDrivers(config, log, env);
   const driver = drivers.compute;
   await driver.init();
   const tasks = new TaskEngine(db, { nodeId: config.nodeId, concurrency: config.taskConcurrency, log: log.warn });

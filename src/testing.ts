@@ -17,7 +17,7 @@ export interface TestCloud extends Cloud {
  * fresh schema-less database by dropping every table first.
  */
 export async function startTestCloud(overrides: Partial<Config> = {},
-  opts: { freshDatabase?: boolean } = {}): Promise<TestCloud> {
+  opts: { freshDatabase?: boolean; env?: Record<string, string> } = {}): Promise<TestCloud> {
   const dataDir = overrides.dataDir ?? mkdtempSync(join(tmpdir(), 'vistack-test-'));
   const pgUrl = process.env.VISTACK_TEST_DATABASE_URL;
   // A given dataDir means a restart of an earlier cloud, unless the caller says it is new.
@@ -27,7 +27,7 @@ export async function startTestCloud(overrides: Partial<Config> = {},
     port: 0, logLevel: 'error', simLatencyMs: 0,
     ...(pgUrl ? { databaseUrl: pgUrl } : {}),
     ...overrides, dataDir,
-  }, { ...process.env, VISTACK_PUBLIC_URL: '' });
+  }, { ...process.env, VISTACK_PUBLIC_URL: '', ...opts.env });
   const close = cloud.close.bind(cloud);
   return Object.assign(cloud, {
     url: cloud.config.publicUrl,

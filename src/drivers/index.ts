@@ -15,7 +15,7 @@ export interface Drivers {
 
 export interface DriverLog { info(m: string): void; warn(m: string): void }
 
-export async function createDrivers(config: Config, log: DriverLog = { info: console.log, warn: console.warn }): Promise<Drivers> {
+export async function createDrivers(config: Config, log: DriverLog = { info: console.log, warn: console.warn }, env: NodeJS.ProcessEnv = process.env): Promise<Drivers> {
   switch (config.driver) {
     case 'simulator': {
       const { SimulatorDriver } = await import('./simulator/index.ts');
@@ -31,7 +31,7 @@ export async function createDrivers(config: Config, log: DriverLog = { info: con
       const { VSphereComputeDriver } = await import('./vsphere/vmops.ts');
       const { VSphereNetworkDriver } = await import('./vsphere/network.ts');
       const { VSphereVolumeDriver } = await import('./vsphere/volumeops.ts');
-      const vs = loadVsphereConfig(process.env, config.vsphereConfigFile ? { configFile: config.vsphereConfigFile } : {});
+      const vs = loadVsphereConfig(env, config.vsphereConfigFile ? { configFile: config.vsphereConfigFile } : {});
       const sessions = vs.vcenters.map((vc) => new VSphereSession(vc, log));
       // The compute driver's init() logs in and discovers every vCenter; the other two share its sessions.
       return { compute: new VSphereComputeDriver(sessions), network: new VSphereNetworkDriver(sessions), volume: new VSphereVolumeDriver(sessions), sessions };

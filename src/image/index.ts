@@ -1,6 +1,7 @@
-// Glance v2 at /image: images, their data (filesystem store under <dataDir>/images), members,
-// tags, the interoperable import (glance-direct) and schemas, with Glance's policies and error
-// format. Other services use it in-process through ctx.services.image (ImageApi).
+// Glance v2 at /image: images, their data (filesystem store under <dataDir>/images, or a vSphere
+// datastore with VISTACK_IMAGE_STORE=vsphere), members, tags, the interoperable import
+// (glance-direct) and schemas, with Glance's policies and error format. Other services use it
+// in-process through ctx.services.image (ImageApi).
 import { join } from 'node:path';
 import { PermanentError } from '../core/tasks.ts';
 import type { Context, ServiceModule } from '../core/service.ts';
@@ -10,7 +11,9 @@ import { GLANCE_POLICY } from './policy.ts';
 import { imageRoutes } from './routes.ts';
 import { seedImages } from './seed.ts';
 import { ImageService, ImportFailed } from './service.ts';
-import { FileStore, StagingArea } from './store.ts';
+import { FileStore, StagingArea, type Store } from './store.ts';
+import { DatastoreStore, RoutedStore } from './datastore_store.ts';
+import type { VSphereSession } from '../drivers/vsphere/session.ts';
 
 const services = new WeakMap<Context, ImageService>();
 
@@ -40,6 +43,34 @@ function sizeCap(): number | undefined {
   return v && /^\d+$/.test(v) ? Number(v) : undefined;
 }
 
+/** The vCenter sessions of the vsphere compute driver (the simulator has none). */
+function sessionsOf(ctx: Context): VSphereSession[] {
+  const d = ctx.driver as unknown as { sessions?: VSphereSession[] };
+  return Array.isArray(d.sessions) ? d.sessions : [];
+}
+
+/**
+ * The store new images go to (VISTACK_IMAGE_STORE: "file", the default, or "vsphere"). Existing
+ * data is read and deleted by its location's scheme, so switching stores keeps old images.
+ */
+function createStore(ctx: Context, files: FileStore): Store {
+  const kind = process.env.VISTACK_IMAGE_STORE || 'file';
+  const sessions = sessionsOf(ctx);
+  const datastores = sessions.length ? new DatastoreStore(sessions) : null;
+  switch (kind) {
+    case 'file':
+      return new RoutedStore(files, datastores ? [datastores] : []);
+    case 'vsphere':
+      if (!datastores) {
+        throw new Error(`VISTACK_IMAGE_STORE=vsphere keeps images on a vCenter datastore and needs VISTACK_DRIVER=vsphere (the ${ctx.config.driver} driver has no vCenter)`);
+      }
+      datastores.check();
+      return new RoutedStore(datastores, [files]);
+    default:
+      throw new Error(`VISTACK_IMAGE_STORE=${kind} is not an image store (use "file" or "vsphere")`);
+  }
+}
+
 export const image: ServiceModule = {
   name: 'image',
   prefix: '/image',
@@ -50,7 +81,7 @@ export const image: ServiceModule = {
   async init(ctx: Context) {
     const root = join(ctx.config.dataDir, 'images');
     const cap = sizeCap();
-    const svc = new ImageService(ctx, new FileStore(root), new StagingArea(join(root, 'staging')), cap ? { sizeCap: cap } : {});
+    const svc = new ImageService(ctx, createStore(ctx, new FileStore(root)), new StagingArea(join(root, 'staging')), cap ? { sizeCap: cap } : {});
     services.set(ctx, svc);
     ctx.services.image = imageApi(svc);
     ctx.tasks.register('image.import', {
@@ -78,7 +109,8 @@ export const image: ServiceModule = {
 
   async start(ctx) {
     const svc = imageService(ctx);
-    await (svc.store as FileStore).cleanTemporary();
+    // A vCenter that is briefly unreachable must not stop the cloud: leftovers wait for the next start.
+    await (svc.store as RoutedStore).cleanTemporary().catch((e) => ctx.log.warn('image store: removing temporary files failed', e));
     await svc.staging.cleanTemporary();
     await svc.recover();
   },

@@ -4,7 +4,7 @@
 // where repeating the request cannot do something twice (the connection was refused, the
 // method only reads, or the server said the object was busy before doing anything).
 import { Agent, request } from 'undici';
-import type { Readable } from 'node:stream';
+import { Readable } from 'node:stream';
 import { VirtDriverError } from '../../../core/virt.ts';
 import { decodeResponse, encodeRequest, type Decoded } from './xml.ts';
 import { moref, type MoRef, type ServiceContent, type UserSession } from './types.ts';
@@ -330,19 +330,27 @@ export class VimClient {
     if (res.statusCode >= 300) throw new VimFault('CannotAccessFile', `upload to [${datastore}] ${path}: HTTP ${res.statusCode}`);
   }
 
-  /** A datastore file's bytes as a stream; FileNotFound when it does not exist. */
-  async download(datacenterPath: string, datastore: string, path: string): Promise<{ stream: Readable; size?: number }> {
+  /**
+   * A datastore file's bytes as a stream; FileNotFound when it does not exist. With `range`
+   * (bytes [start, end), end exclusive) a Range header is sent: `partial` says whether the
+   * server honoured it (206); a server that ignores it answers 200 with the whole file.
+   */
+  async download(datacenterPath: string, datastore: string, path: string, opts: { range?: { start: number; end?: number } } = {}): Promise<{ stream: Readable; size?: number; partial?: boolean }> {
     const url = this.fileUrl(datacenterPath, datastore, path);
+    const r = opts.range;
+    const range = r ? { range: `bytes=${r.start}-${r.end !== undefined ? r.end - 1 : ''}` } : {};
     let res;
     try {
-      res = await request(url, { method: 'GET', dispatcher: this.agent, headers: { cookie: this.cookie } });
+      res = await request(url, { method: 'GET', dispatcher: this.agent, headers: { cookie: this.cookie, ...range } });
     } catch (e) {
       throw new VimConnectionError(`download of [${datastore}] ${path} failed: ${(e as Error).message}`, errorCode(e) ?? 'ECONNRESET');
     }
     if (res.statusCode === 404) { await res.body.dump(); throw new VimFault('FileNotFound', `File [${datastore}] ${path} was not found`); }
+    // A range that starts at or past the end of the file: no bytes (as a file read there gives).
+    if (r && res.statusCode === 416) { await res.body.dump(); return { stream: Readable.from([]), size: 0, partial: true }; }
     if (res.statusCode >= 300) { await res.body.dump(); throw new VimFault('CannotAccessFile', `download of [${datastore}] ${path}: HTTP ${res.statusCode}`); }
     const len = res.headers['content-length'];
-    return { stream: res.body, ...(len ? { size: Number(len) } : {}) };
+    return { stream: res.body, ...(len ? { size: Number(len) } : {}), ...(r ? { partial: res.statusCode === 206 } : {}) };
   }
 }
 
