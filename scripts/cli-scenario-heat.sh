@@ -3,14 +3,22 @@
 # network, subnet, router with gateway and interface, security group, a ResourceGroup of web
 # servers each with an attached volume (a template resource from a second file), a database
 # server with a floating IP, outputs. Created, updated (scale out 2 → 3 and a changed property
-# applied in place), then deleted. After each step every service and the embedded vSphere
-# simulator must show exactly the expected objects.
+# applied in place), then deleted. After each step every service and the vSphere backend must
+# show exactly the expected objects: each server's VM by instance uuid on Nova's node with the
+# flavor's CPUs, memory and root disk, powered on, one NIC (its port's MAC) on the stack network's
+# port group (with its VLAN), its volumes as disks of their size and their VMDKs; after the delete
+# none of them is left.
 #
 # usage: scripts/cli-scenario-heat.sh
 #   OS_CLIENT_CONFIG_FILE  clouds.yaml written by `npm start` (default: ./data/clouds.yaml)
 #   OS_CLOUD               the admin cloud in it (default: vistack)
 #   SCENARIO_TIMEOUT       seconds to wait for a stack (default: 300)
+#   VISTACK_DRIVER         the cloud's driver: simulator (default; checked through its admin
+#                          endpoint /simulator/inventory) or vsphere (checked through the vCenter
+#                          with `vistack vsphere-inventory`, which needs the cloud's
+#                          VISTACK_VSPHERE_URL/VISTACK_VSPHERE_CA_FILE or VISTACK_VSPHERE_CONFIG)
 set -euo pipefail
+. "$(dirname "$0")/lib/backend.sh"
 
 HERE=$(cd "$(dirname "$0")" && pwd)
 export OS_CLIENT_CONFIG_FILE=${OS_CLIENT_CONFIG_FILE:-$PWD/data/clouds.yaml}
@@ -52,51 +60,92 @@ EOF
 )
 export OS_CLIENT_CONFIG_FILE=$WORK/clouds.yaml
 
-# check EXPECT...: compares what the services and the simulator hold for the project with the
-# expectation (see check.py below) and prints both.
+# check EXPECT...: compares what the services and the backend hold for the project with the
+# expectation (see check.py below) and prints both. Every server, volume and network seen is
+# recorded in $WORK/seen.json for the check after the stack delete.
 check() {
   local admin_token member_token
   admin_token=$(openstack --os-cloud "$ADMIN_CLOUD" token issue -f value -c id)
   member_token=$(openstack --os-cloud heat-member token issue -f value -c id)
-  python3 "$WORK/check.py" "$BASE_URL" "$admin_token" "$member_token" "$PROJECT_ID" "$@" || fail "check '$*' failed"
+  backend_py "$WORK/check.py" "$BASE_URL" "$admin_token" "$member_token" "$PROJECT_ID" "$WORK/seen.json" "$@" || fail "check '$*' failed"
 }
 cat > "$WORK/check.py" <<'EOF'
-# usage: check.py BASE ADMIN_TOKEN MEMBER_TOKEN PROJECT_ID servers=N volumes=N networks=N routers=N fips=N
-#        [metadata=key:value] — counts in the member's project; every server's VM must exist in
-#        the simulator with one NIC on a Vistack port group and its volumes attached as disks.
-import json, sys, urllib.request
-base, admin_token, token, project, *expect = sys.argv[1:]
+# usage: check.py BASE ADMIN_TOKEN MEMBER_TOKEN PROJECT_ID SEEN_FILE servers=N volumes=N networks=N
+#        routers=N fips=N [metadata=key:value] — counts in the member's project; every server's VM
+#        must be on the backend (by instance uuid, named by it, on the node Nova names) powered on
+#        with its flavor's CPUs, memory and root disk size, one NIC with its port's MAC on its
+#        network's port group, and exactly its attached volumes as disks of their sizes; every
+#        network's port group must carry its VLAN; every volume must have its VMDK.
+import json, os, sys, urllib.request
+import backend_inventory as bi
+base, admin_token, token, project, seen_file, *expect = sys.argv[1:]
 def get(path, tok=token):
     return json.load(urllib.request.urlopen(urllib.request.Request(base + path, headers={'X-Auth-Token': tok})))
 want = dict(e.split('=', 1) for e in expect)
 servers = get('/compute/v2.1/servers/detail')['servers']
-vols = get('/volume/v3/%s/volumes/detail' % project)
-inv = get('/simulator/inventory', admin_token)
-vms = {v['name']: v for v in inv['vms']}
+vols = get('/volume/v3/%s/volumes/detail' % project)['volumes']
+inv = bi.load_or_exit(base)
 nets = [n for n in get('/networking/v2.0/networks')['networks'] if not n.get('router:external')]
 routers = get('/networking/v2.0/routers')['routers']
 fips = get('/networking/v2.0/floatingips')['floatingips']
-have = {'servers': len(servers), 'volumes': len(vols['volumes']), 'networks': len(nets),
+have = {'servers': len(servers), 'volumes': len(vols), 'networks': len(nets),
         'routers': len(routers), 'fips': len([f for f in fips if f['port_id']])}
 ok = True
 for k in ('servers', 'volumes', 'networks', 'routers', 'fips'):
     if k in want and int(want[k]) != have[k]:
         ok = False
 print('services:', have)
+GiB_KB = 1024 * 1024
+size_of = {v['id']: v['size'] for v in vols}
+flavors = {}
 for s in servers:
-    vm = vms.get(s['id'])
+    vm = bi.vm_by_uuid(inv, s['id'])
+    adm = get('/compute/v2.1/servers/%s' % s['id'], admin_token)['server']
+    fid = s['flavor']['id']
+    if fid not in flavors:
+        flavors[fid] = get('/compute/v2.1/flavors/%s' % fid)['flavor']
+    fl = flavors[fid]
+    ports = get('/networking/v2.0/ports?device_id=%s' % s['id'])['ports']
     att = sorted(a['id'] for a in s.get('os-extended-volumes:volumes_attached', []))
-    disks = sorted(d['volumeId'] for d in (vm or {}).get('disks', []) if d.get('volumeId'))
-    nics = [n['portgroupName'] for n in (vm or {}).get('nics', [])]
-    line = '%s %s %s vm=%s nics=%s volumes=%s disks=%s metadata=%s' % (
-        s['name'], s['status'], s['id'], 'yes' if vm else 'NO', nics, att, disks, s['metadata'])
-    good = vm is not None and s['status'] == 'ACTIVE' and att == disks and len(nics) == 1 and nics[0].startswith('vistack-net-')
+    disks = (vm or {}).get('disks', [])
+    vdisks = sorted((d['volumeId'], d['capacityKB']) for d in disks if d['volumeId'])
+    roots = [d['capacityKB'] for d in disks if d['kind'] == 'root']
+    nics = sorted((n['macAddress'], n['portgroupName']) for n in (vm or {}).get('nics', []))
+    want_nics = sorted((p['mac_address'].lower(), 'vistack-net-' + p['network_id']) for p in ports)
+    line = '%s %s %s vm=%s node=%s %s nics=%s volumes=%s disks=%s metadata=%s' % (
+        s['name'], s['status'], s['id'], vm['name'] if vm else 'NO', vm['nodename'] if vm else '-',
+        '%s/%s vCPU/%s MB/root %s GiB' % (vm['powerState'], vm['numCpu'], vm['memoryMB'], [r / GiB_KB for r in roots]) if vm else '',
+        nics, att, [(v, kb / GiB_KB) for v, kb in vdisks], s['metadata'])
+    good = (vm is not None and s['status'] == 'ACTIVE' and vm['name'] == s['id']
+            and vm['nodename'] == adm.get('OS-EXT-SRV-ATTR:hypervisor_hostname')
+            and vm['powerState'] == 'poweredOn' and vm['numCpu'] == fl['vcpus'] and vm['memoryMB'] == fl['ram']
+            and roots == [fl['disk'] * GiB_KB]
+            and vdisks == sorted((v, size_of.get(v, -1) * GiB_KB) for v in att)
+            and len(nics) == 1 and nics == want_nics)
     if 'metadata' in want:
         k, v = want['metadata'].split(':', 1)
         good = good and s['metadata'].get(k) == v
     print(('  ' if good else '  MISMATCH ') + line)
     ok = ok and good
-print('simulator: %d VMs in all' % len(vms))
+pgs = bi.portgroups(inv)
+for n in nets:
+    net = get('/networking/v2.0/networks/%s' % n['id'], admin_token)['network']
+    vlan = net['provider:segmentation_id'] if net.get('provider:network_type') == 'vlan' else 0
+    mine = [p['vlanId'] for p in pgs if p['name'] == 'vistack-net-' + n['id']]
+    good = mine == [vlan]
+    print('%snetwork %s: port group vistack-net-%s VLANs %s (expected [%s])' % ('  ' if good else '  MISMATCH ', n['name'], n['id'], mine, vlan))
+    ok = ok and good
+for v in vols:
+    fs = [f['capacityKb'] for f in inv['files'] if f['path'].endswith('/volume-%s.vmdk' % v['id'])]
+    good = fs == [v['size'] * GiB_KB]
+    print('%svolume %s (%s GiB, %s): VMDK capacities %s' % ('  ' if good else '  MISMATCH ', v['id'], v['size'], v['status'],
+          ['unknown' if kb is None else '%g GiB' % (kb / GiB_KB) for kb in fs]))
+    ok = ok and good
+seen = json.load(open(seen_file)) if os.path.exists(seen_file) else {'servers': [], 'volumes': [], 'networks': []}
+for k, items in (('servers', servers), ('volumes', vols), ('networks', nets)):
+    seen[k] = sorted(set(seen[k]) | {x['id'] for x in items})
+json.dump(seen, open(seen_file, 'w'))
+print('%s: %d Vistack VMs in all' % (inv['backend'], len(inv['vms'])))
 sys.exit(0 if ok else 1)
 EOF
 
@@ -146,14 +195,18 @@ step "stack delete: every server, volume, port group and floating IP goes"
 member stack delete --yes --wait "$STACK"
 member stack show "$STACK" >/dev/null 2>&1 && fail "the stack is still shown after delete"
 check servers=0 volumes=0 networks=0 routers=0 fips=0
-python3 - "$BASE_URL" "$(openstack --os-cloud "$ADMIN_CLOUD" token issue -f value -c id)" "$NET_ID" "$WEB0" "$DB" <<'EOF' || fail "objects left in the simulator"
-import json, sys, urllib.request
-base, tok, net, *gone = sys.argv[1:]
-inv = json.load(urllib.request.urlopen(urllib.request.Request(base + '/simulator/inventory', headers={'X-Auth-Token': tok})))
-left = [v['name'] for v in inv['vms'] if v['name'] in gone]
-pgs = [p['name'] for dc in inv['datacenters'] for s in dc['switches'] for p in s['portgroups'] if p['name'] == 'vistack-net-' + net]
-print('simulator: VMs of the deleted servers left:', left, '; port group of the stack network left:', pgs)
-sys.exit(1 if left or pgs else 0)
+backend_py - "$BASE_URL" "$WORK/seen.json" "$NET_ID" <<'EOF' || fail "objects of the stack left on the $BACKEND backend"
+import json, sys, backend_inventory as bi
+base, seen_file, net = sys.argv[1:]
+inv = bi.load_or_exit(base)
+seen = json.load(open(seen_file))
+assert net in seen['networks'] and len(seen['servers']) == 4 and len(seen['volumes']) == 3, seen
+vms = [v['name'] for s in seen['servers'] for v in [bi.vm_by_uuid(inv, s)] if v]
+pgs = [p['name'] for p in bi.portgroups(inv) if p['name'] in ['vistack-net-' + n for n in seen['networks']]]
+files = [f['path'] for f in inv['files'] if any(f['path'].endswith('/volume-%s.vmdk' % v) for v in seen['volumes'])]
+print('%s: of the stack\'s %d servers, %d networks and %d volumes left: VMs %s, port groups %s, VMDKs %s' % (
+    inv['backend'], len(seen['servers']), len(seen['networks']), len(seen['volumes']), vms, pgs, files))
+sys.exit(1 if vms or pgs or files else 0)
 EOF
 
 step "clean up the admin objects"

@@ -3,16 +3,22 @@
 # running Vistack: an external network (admin), then as a project member a network, subnet,
 # router with gateway and interface, security group with rules, two servers on the network, a
 # floating IP on one, a 20 GiB thin volume from an image attached, detached, snapshotted,
-# extended and deleted, and a server booted from a volume. After each step the embedded vSphere
-# simulator's inventory must show the matching port groups, NICs and VMDKs.
+# extended and deleted, and a server booted from a volume. After each step the vSphere backend
+# must show the matching port groups (with their VLAN), VMs (by instance uuid, on Nova's node, with
+# CPUs, memory, power state and disk sizes), NICs on their network's port group, and volume VMDKs.
 #
 # usage: scripts/cli-scenario-network-volume.sh
 #   OS_CLIENT_CONFIG_FILE  clouds.yaml written by `npm start` (default: ./data/clouds.yaml)
 #   OS_CLOUD               the admin cloud in it (default: vistack)
 #   SCENARIO_TIMEOUT       seconds to wait for a status (default: 120)
+#   VISTACK_DRIVER         the cloud's driver: simulator (default; checked through its admin
+#                          endpoint /simulator/inventory) or vsphere (checked through the vCenter
+#                          with `vistack vsphere-inventory`, which needs the cloud's
+#                          VISTACK_VSPHERE_URL/VISTACK_VSPHERE_CA_FILE or VISTACK_VSPHERE_CONFIG)
 # Everything is created under unique names and deleted again; exits non-zero at the first
 # failed step, naming it.
 set -euo pipefail
+. "$(dirname "$0")/lib/backend.sh"
 
 export OS_CLIENT_CONFIG_FILE=${OS_CLIENT_CONFIG_FILE:-$PWD/data/clouds.yaml}
 ADMIN_CLOUD=${OS_CLOUD:-vistack}
@@ -69,55 +75,79 @@ wait_gone() {
   done
 }
 
-# sim CHECK ARGS...: runs a check over the simulator's inventory (see sim_check.py below); prints
-# what it found, fails the step when the check does.
+# sim CHECK ARGS...: runs a check over the backend's inventory (see backend_check.py below; the
+# same checks on the simulator and on vsphere); prints what it found, fails the step when the
+# check does.
 sim() {
-  local token
-  token=$(openstack --os-cloud "$ADMIN_CLOUD" token issue -f value -c id)
-  python3 "$WORK/sim_check.py" "$BASE_URL/simulator/inventory" "$token" "$@" || fail "simulator check '$*' failed"
+  backend_py "$WORK/backend_check.py" "$BASE_URL" "$@" || fail "$BACKEND check '$*' failed"
 }
-cat > "$WORK/sim_check.py" <<'EOF'
-import json, sys, urllib.request
-url, token, check, *args = sys.argv[1:]
-inv = json.load(urllib.request.urlopen(urllib.request.Request(url, headers={'X-Auth-Token': token})))
-pgs = [p for dc in inv['datacenters'] for s in dc['switches'] for p in s['portgroups']]
-vms = {v['name']: v for v in inv['vms']}
-files = {f['path']: f for f in inv['files']}
+# vlan_of NETWORK: the VLAN its port group must carry (the segmentation id of a VLAN network, else 0).
+vlan_of() {
+  openstack --os-cloud "$ADMIN_CLOUD" network show -f json "$1" | python3 -c '
+import json, sys
+n = json.load(sys.stdin)
+print(n["provider:segmentation_id"] if n.get("provider:network_type") == "vlan" else 0)'
+}
+# node_of SERVER: the node (cluster) Nova says the server is on.
+node_of() { openstack --os-cloud "$ADMIN_CLOUD" server show -f value -c OS-EXT-SRV-ATTR:hypervisor_hostname "$1"; }
+cat > "$WORK/backend_check.py" <<'EOF'
+import sys, backend_inventory as bi
+base, check, *args = sys.argv[1:]
+inv = bi.load_or_exit(base)
+vms = inv['vms']
 GiB_KB = 1024 * 1024
 def out(ok, msg):
-    print(('simulator: ' if ok else 'simulator MISMATCH: ') + msg)
+    print(inv['backend'] + (': ' if ok else ' MISMATCH: ') + msg)
     sys.exit(0 if ok else 1)
-if check == 'portgroup':            # portgroup NETWORK_ID present|absent
+def vm_of(uuid):
+    return bi.vm_by_uuid(inv, uuid)
+def gib(kb):
+    return 'unknown' if kb is None else '%g' % (kb / GiB_KB)
+def disks_of(vm):
+    return [(d['kind'], d['fileName'], gib(d['capacityKB']) + ' GiB') for d in (vm or {}).get('disks', [])]
+def pgs_named(name):
+    return [p for p in bi.portgroups(inv) if p['name'] == name]
+if check == 'portgroup':            # portgroup NETWORK_ID VLAN|absent: exactly one port group, with that VLAN
     net, want = args
-    pg = next((p for p in pgs if p['name'] == 'vistack-net-' + net), None)
-    out((pg is not None) == (want == 'present'), 'port group vistack-net-%s: %s' % (net, 'vlan %s' % pg['vlanId'] if pg else 'absent'))
-if check == 'nics':                 # nics VM_UUID MAC... (exactly these MACs, on their networks' port groups)
-    uuid, *macs = args
-    vm = vms.get(uuid)
+    pgs = pgs_named('vistack-net-' + net)
+    got = 'absent' if not pgs else ' '.join(str(p['vlanId']) for p in pgs)
+    out(got == want, 'port group vistack-net-%s: %s' % (net, 'absent' if not pgs else 'vlan ' + got))
+if check == 'vm':                   # vm VM_UUID absent | vm VM_UUID POWER CPUS MEMORY_MB ROOT_GB|none NODE
+    uuid, *want = args
+    vm = vm_of(uuid)
+    if want == ['absent']:
+        out(vm is None, 'VM %s %s' % (uuid, 'absent' if vm is None else 'present'))
+    power, cpus, mem, root, node = want
+    if vm is None:
+        out(False, 'VM %s absent' % uuid)
+    roots = [gib(d['capacityKB']) for d in vm['disks'] if d['kind'] == 'root']
+    got = (vm['name'], vm['powerState'], str(vm['numCpu']), str(vm['memoryMB']), ','.join(roots) or 'none', vm['nodename'])
+    out(got == (uuid, power, cpus, mem, root, node), 'VM %s: name %s, %s, %s vCPU, %s MB, root disk %s GiB, node %s' % ((uuid,) + got))
+if check == 'nics':                 # nics VM_UUID NETWORK_ID MAC...: exactly these MACs, each on the network's port group
+    uuid, net, *macs = args
+    vm = vm_of(uuid)
     have = sorted((n['macAddress'], n['portgroupName']) for n in (vm or {}).get('nics', []))
-    out(vm is not None and sorted(m for m, _ in have) == sorted(m.lower() for m in macs)
-        and all(pg and pg.startswith('vistack-net-') for _, pg in have), 'VM %s NICs %s' % (uuid, have))
-if check == 'vm':                   # vm VM_UUID absent|present
-    uuid, want = args
-    out((uuid in vms) == (want == 'present'), 'VM %s %s' % (uuid, 'present' if uuid in vms else 'absent'))
-if check == 'volume-file':          # volume-file VOLUME_ID SIZE_GB|absent
+    out(vm is not None and have == sorted((m.lower(), 'vistack-net-' + net) for m in macs),
+        'VM %s NICs %s' % (uuid, have))
+if check == 'volume-file':          # volume-file VOLUME_ID SIZE_GB|absent: exactly one VMDK for the volume
     vol, want = args
-    f = next((f for p, f in files.items() if p.endswith('volume-%s.vmdk' % vol)), None)
-    got = 'absent' if f is None else str(f['capacityKb'] // GiB_KB)
-    out(got == want, 'volume %s VMDK: %s' % (vol, f['path'] + ' ' + got + ' GiB' if f else 'absent'))
-if check == 'disk':                 # disk VM_UUID VOLUME_ID attached|detached
+    fs = [f for f in inv['files'] if f['path'].endswith('/volume-%s.vmdk' % vol)]
+    got = 'absent' if not fs else ' '.join(gib(f['capacityKb']) for f in fs)
+    out(got == want, 'volume %s VMDK: %s' % (vol, '; '.join('%s %s GiB' % (f['path'], gib(f['capacityKb'])) for f in fs) or 'absent'))
+if check == 'disk':                 # disk VM_UUID VOLUME_ID SIZE_GB|detached: the volume is one disk of the VM, of that size
     uuid, vol, want = args
-    disks = vms.get(uuid, {}).get('disks', [])
-    on = any(d.get('volumeId') == vol for d in disks)
-    out(on == (want == 'attached'), 'VM %s disks %s' % (uuid, [(d['kind'], d['fileName']) for d in disks]))
-if check == 'boot-volume':          # boot-volume VM_UUID VOLUME_ID: the VM has no root disk, the volume is its disk
-    uuid, vol = args
-    disks = vms.get(uuid, {}).get('disks', [])
-    out(any(d.get('volumeId') == vol for d in disks) and not any(d['kind'] == 'root' for d in disks),
-        'VM %s disks %s' % (uuid, [(d['kind'], d['fileName']) for d in disks]))
+    vm = vm_of(uuid)
+    on = [gib(d['capacityKB']) for d in (vm or {}).get('disks', []) if d['volumeId'] == vol]
+    out(vm is not None and ' '.join(on or ['detached']) == want, 'VM %s disks %s' % (uuid, disks_of(vm)))
+if check == 'boot-volume':          # boot-volume VM_UUID VOLUME_ID SIZE_GB: no root disk, the volume is its only disk
+    uuid, vol, size = args
+    vm = vm_of(uuid)
+    disks = (vm or {}).get('disks', [])
+    out(len(disks) == 1 and disks[0]['volumeId'] == vol and disks[0]['kind'] == 'volume' and gib(disks[0]['capacityKB']) == size,
+        'VM %s disks %s' % (uuid, disks_of(vm)))
 if check == 'file-exists':          # file-exists SUBSTRING present|absent
     sub, want = args
-    hit = [p for p in files if sub in p]
+    hit = [f['path'] for f in inv['files'] if sub in f['path']]
     out(bool(hit) == (want == 'present'), 'files matching %s: %s' % (sub, hit))
 raise SystemExit('unknown check ' + check)
 EOF
@@ -136,7 +166,7 @@ print(a['auth']['auth_url'].rstrip('/').removesuffix('/v3').removesuffix('/ident
 EOF
 )
 export OS_CLIENT_CONFIG_FILE=$WORK/clouds.yaml
-echo "cloud at $BASE_URL (admin cloud '$ADMIN_CLOUD'); scratch files in $WORK"
+echo "cloud at $BASE_URL (admin cloud '$ADMIN_CLOUD', $BACKEND backend); scratch files in $WORK"
 field() { python3 -c 'import json,sys; d=json.load(sys.stdin); print(d[sys.argv[1]])' "$1"; }
 
 step "admin creates project $PROJECT, member user, external network $PUBLIC, flavor and volume type"
@@ -145,7 +175,7 @@ admin user create --domain Default --project "$PROJECT" --password "$PASSWORD" "
 admin role add --project "$PROJECT" --user "$USERNAME" member
 PUBLIC_ID=$(admin network create --external --provider-network-type flat --provider-physical-network public "$PUBLIC" -f value -c id)
 admin subnet create --network "$PUBLIC" --subnet-range 203.0.113.0/24 --no-dhcp --gateway 203.0.113.1 "$PUBLIC-subnet" -f value -c id
-sim portgroup "$PUBLIC_ID" present
+sim portgroup "$PUBLIC_ID" "$(vlan_of "$PUBLIC_ID")"
 admin flavor create --vcpus 1 --ram 512 --disk 1 "$FLAVOR" -f value -c id
 admin volume type create --property vmware:vmdk_type=thin "$VTYPE" -f value -c id
 
@@ -156,7 +186,7 @@ member image create --disk-format raw --container-format bare --file "$WORK/imag
 step "the member creates network $NET and subnet $SUBNET: a port group appears"
 NET_ID=$(member network create "$NET" -f value -c id)
 member subnet create --network "$NET" --subnet-range 10.20.0.0/24 --dns-nameserver 10.20.0.2 "$SUBNET" -f value -c id
-sim portgroup "$NET_ID" present
+sim portgroup "$NET_ID" "$(vlan_of "$NET_ID")"
 
 step "router $ROUTER with a gateway on $PUBLIC and an interface on $SUBNET"
 member router create "$ROUTER" -f value -c id
@@ -179,7 +209,9 @@ member server show -f value -c addresses "$VM2" | grep -q "10.20.0.50" || fail "
 member server show -f value -c addresses "$VM1" | grep -q "10.20.0." || fail "$VM1 has no address on $NET"
 member server show -f value -c security_groups "$VM1" | grep -q "$SG" || fail "$VM1 is not in $SG"
 for vm in "$VM1_ID" "$VM2_ID"; do
-  sim nics "$vm" "$(member port list --server "$vm" -f value -c 'MAC Address')"
+  sim vm "$vm" poweredOn 1 512 1 "$(node_of "$vm")"
+  # shellcheck disable=SC2046 # one argument per MAC
+  sim nics "$vm" "$NET_ID" $(member port list --server "$vm" -f value -c 'MAC Address')
 done
 
 step "a floating IP from $PUBLIC on $VM1"
@@ -199,7 +231,7 @@ sim volume-file "$VOL_ID" 20
 step "attach it to $VM1, then detach it"
 member server add volume "$VM1" "$VOLUME"
 wait_for volume "$VOLUME" in-use
-sim disk "$VM1_ID" "$VOL_ID" attached
+sim disk "$VM1_ID" "$VOL_ID" 20
 member server volume list "$VM1" -f value -c 'Volume ID' | grep -qx "$VOL_ID" || fail "attachment not listed on $VM1"
 member server remove volume "$VM1" "$VOLUME"
 wait_for volume "$VOLUME" available
@@ -229,15 +261,20 @@ wait_for volume "$BOOTVOL" available
 member server create --flavor "$FLAVOR" --volume "$BOOTVOL" --network "$NET" --wait "$VM3" -f value -c id
 VM3_ID=$(member server show -f value -c id "$VM3")
 wait_for volume "$BOOTVOL" in-use
-sim boot-volume "$VM3_ID" "$BOOT_ID"
+sim vm "$VM3_ID" poweredOn 1 512 none "$(node_of "$VM3_ID")"
+sim boot-volume "$VM3_ID" "$BOOT_ID" 2
+# shellcheck disable=SC2046
+sim nics "$VM3_ID" "$NET_ID" $(member port list --server "$VM3_ID" -f value -c 'MAC Address')
 
 step "delete the servers: VMs and their ports go, the boot volume stays"
 member server delete --wait "$VM1" "$VM2" "$VM3"
 for vm in "$VM1_ID" "$VM2_ID" "$VM3_ID"; do sim vm "$vm" absent; done
 [ -z "$(member port list --network "$NET" --device-owner compute:nova -f value -c ID)" ] || fail "server ports left on $NET"
 wait_for volume "$BOOTVOL" available
+sim volume-file "$BOOT_ID" 2
 member volume delete "$BOOTVOL"
 wait_gone volume "$BOOTVOL"
+sim volume-file "$BOOT_ID" absent
 
 step "tear down the topology: the port group goes with the network"
 member floating ip delete "$FIP"

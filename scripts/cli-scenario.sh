@@ -2,15 +2,21 @@
 # End-to-end scenario with the real `openstack` CLI (python3-openstackclient) against a running
 # Vistack: a project and a member user, a 64 MiB image round trip, a flavor, a keypair, a server
 # through its lifecycle (reboot, stop, start, resize + confirm, snapshot, delete), with the
-# admin checking the VM in the embedded vSphere simulator's inventory at each step.
+# admin checking the VM on the vSphere backend at each step: found by instance uuid, on the cluster
+# Nova names as its node, with the power state, CPUs, memory and root disk size expected.
 #
 # usage: scripts/cli-scenario.sh
 #   OS_CLIENT_CONFIG_FILE  clouds.yaml written by `npm start` (default: ./data/clouds.yaml)
 #   OS_CLOUD               the admin cloud in it (default: vistack)
 #   SCENARIO_TIMEOUT       seconds to wait for a status (default: 120)
+#   VISTACK_DRIVER         the cloud's driver: simulator (default; checked through its admin
+#                          endpoint /simulator/inventory) or vsphere (checked through the vCenter
+#                          with `vistack vsphere-inventory`, which needs the cloud's
+#                          VISTACK_VSPHERE_URL/VISTACK_VSPHERE_CA_FILE or VISTACK_VSPHERE_CONFIG)
 # Creates everything under unique names and deletes it again; exits non-zero at the first
 # failed step, naming it.
 set -euo pipefail
+. "$(dirname "$0")/lib/backend.sh"
 
 export OS_CLIENT_CONFIG_FILE=${OS_CLIENT_CONFIG_FILE:-$PWD/data/clouds.yaml}
 ADMIN_CLOUD=${OS_CLOUD:-vistack}
@@ -50,24 +56,28 @@ wait_status() {
   done
 }
 
-# sim_vm UUID: the VM as the simulator's admin API shows it ("absent" when it has none), as
-# "powerState numCpu memoryMB".
-sim_vm() {
-  local token
-  token=$(openstack --os-cloud "$ADMIN_CLOUD" token issue -f value -c id)
-  python3 - "$BASE_URL/simulator/inventory" "$token" "$1" <<'EOF'
-import json, sys, urllib.request
-url, token, uuid = sys.argv[1:]
-inv = json.load(urllib.request.urlopen(urllib.request.Request(url, headers={'X-Auth-Token': token})))
-vm = next((v for v in inv['vms'] if v['name'] == uuid), None)
-print('absent' if vm is None else '%s %s %s' % (vm['powerState'], vm['numCpu'], vm['memoryMB']))
+# expect_vm UUID "powerState numCpu memoryMB rootGiB" | absent: exactly one VM on the backend has
+# the instance uuid, is named by it, sits on the cluster the server's hypervisor_hostname names,
+# and shows these figures; "absent": no VM has the uuid.
+expect_vm() {
+  local node=-
+  [ "$2" = absent ] || node=$(openstack --os-cloud "$ADMIN_CLOUD" server show -f value -c OS-EXT-SRV-ATTR:hypervisor_hostname "$1")
+  backend_py - "$BASE_URL" "$1" "$2" "$node" <<'EOF' || fail "the $BACKEND backend does not show VM $1 as '$2'"
+import sys, backend_inventory as bi
+base, uuid, want, node = sys.argv[1:]
+inv = bi.load_or_exit(base)
+vm = bi.vm_by_uuid(inv, uuid)
+if vm is None:
+    got = 'absent'
+else:
+    roots = [d for d in vm['disks'] if d['kind'] == 'root']
+    root = '%g' % (roots[0]['capacityKB'] / 2**20) if len(roots) == 1 else 'roots=%d' % len(roots)
+    got = '%s %s %s %s' % (vm['powerState'], vm['numCpu'], vm['memoryMB'], root)
+ok = got == want and (vm is None or (vm['name'] == uuid and vm['nodename'] == node))
+print('%s%s: VM %s: %s%s' % (inv['backend'], '' if ok else ' MISMATCH', uuid, got,
+      '' if vm is None else ' (name %s, node %s; Nova says node %s)' % (vm['name'], vm['nodename'], node)))
+sys.exit(0 if ok else 1)
 EOF
-}
-expect_sim() {
-  local got
-  got=$(sim_vm "$1")
-  echo "simulator: VM $1: $got"
-  [ "$got" = "$2" ] || fail "simulator shows '$got', expected '$2'"
 }
 
 # A clouds.yaml with the admin cloud plus the member user of the new project.
@@ -85,7 +95,7 @@ print(a['auth']['auth_url'].rstrip('/').removesuffix('/v3').removesuffix('/ident
 EOF
 )
 export OS_CLIENT_CONFIG_FILE=$WORK/clouds.yaml
-echo "cloud at $BASE_URL (admin cloud '$ADMIN_CLOUD'); scratch files in $WORK"
+echo "cloud at $BASE_URL (admin cloud '$ADMIN_CLOUD', $BACKEND backend); scratch files in $WORK"
 
 step "admin issues a token"
 admin token issue -f value -c expires
@@ -127,7 +137,7 @@ member --os-compute-api-version 2.37 server create --flavor "$FLAVOR" --image "$
   --nic none --wait "$SERVER" -f value -c id
 SERVER_ID=$(member server show -f value -c id "$SERVER")
 wait_status "$SERVER" ACTIVE
-expect_sim "$SERVER_ID" "poweredOn 1 512"
+expect_vm "$SERVER_ID" "poweredOn 1 512 1"
 
 step "the member lists servers"
 member server list -f value -c ID -c Name -c Status | tee "$WORK/list.txt"
@@ -136,17 +146,17 @@ grep -q "^$SERVER_ID $SERVER ACTIVE$" "$WORK/list.txt" || fail "server missing f
 step "reboot"
 member server reboot --wait "$SERVER"
 wait_status "$SERVER" ACTIVE
-expect_sim "$SERVER_ID" "poweredOn 1 512"
+expect_vm "$SERVER_ID" "poweredOn 1 512 1"
 
 step "stop"
 member server stop "$SERVER"
 wait_status "$SERVER" SHUTOFF
-expect_sim "$SERVER_ID" "poweredOff 1 512"
+expect_vm "$SERVER_ID" "poweredOff 1 512 1"
 
 step "start"
 member server start "$SERVER"
 wait_status "$SERVER" ACTIVE
-expect_sim "$SERVER_ID" "poweredOn 1 512"
+expect_vm "$SERVER_ID" "poweredOn 1 512 1"
 
 step "resize to $FLAVOR_BIG and confirm"
 member server resize --flavor "$FLAVOR_BIG" --wait "$SERVER"
@@ -155,7 +165,7 @@ member server resize confirm "$SERVER"
 wait_status "$SERVER" ACTIVE
 [ "$(member server show -f json "$SERVER" | python3 -c 'import json,sys; f=json.load(sys.stdin)["flavor"]; print(f if isinstance(f, str) else f.get("original_name", f.get("name", "")))' | awk '{print $1}')" = "$FLAVOR_BIG" ] \
   || fail "server does not show flavor $FLAVOR_BIG"
-expect_sim "$SERVER_ID" "poweredOn 2 1024"
+expect_vm "$SERVER_ID" "poweredOn 2 1024 2"
 
 step "snapshot the server to an image"
 member server image create --name "$SNAPSHOT" --wait "$SERVER" -f value -c id
@@ -164,7 +174,7 @@ member server image create --name "$SNAPSHOT" --wait "$SERVER" -f value -c id
 step "delete the server"
 member server delete --wait "$SERVER"
 if member server show "$SERVER" >/dev/null 2>&1; then fail "server still exists"; fi
-expect_sim "$SERVER_ID" absent
+expect_vm "$SERVER_ID" absent
 
 step "clean up images, keypair, flavors, user and project"
 member image delete "$SNAPSHOT" "$IMAGE"

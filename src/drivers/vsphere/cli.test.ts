@@ -221,9 +221,17 @@ describe('vsphere-inventory', vcsimOptions, () => {
     const vm0 = v.vms.find((x) => x.uuid === U[0])!;
     assert.equal(vm0.numCpu, 2);
     assert.ok(vm0.disks.some((d) => d.file === volPath(VA)), 'the attached volume is one of its disks');
+    // Each disk's role and volume as the compute driver tells them apart: the root disk is
+    // "[ds] <uuid>/<uuid>.vmdk", a volume "[ds] volumes/volume-<id>.vmdk".
+    assert.deepEqual(vm0.disks.map((d) => [d.role, d.volumeId, d.file]).sort(),
+      [['root', null, `[LocalDS_0] ${U[0]}/${U[0]}.vmdk`], ['volume', VA, volPath(VA)]].sort());
+    for (const vm of v.vms.filter((x) => x !== vm0)) assert.deepEqual(vm.disks.map((d) => [d.role, d.volumeId]), [['root', null]]);
 
     // The volume VMDKs, with the VM one is attached to.
     assert.deepEqual(v.volumes.map((f) => [f.path, f.volumeId, f.attachedTo]).sort(), [[volPath(VA), VA, U[0]], [volPath(VB), VB, null]].sort());
+    // vcsim's datastore browser reports no disk capacity: an attached VMDK's comes from its disk
+    // device (1 GiB here), a detached one's is unknown.
+    assert.deepEqual(v.volumes.map((f) => [f.path, f.capacityBytes]).sort(), [[volPath(VA), 2 ** 30], [volPath(VB), null]].sort());
     const listed = await sim.govc('datastore.ls', '-ds', 'LocalDS_0', 'volumes');
     for (const f of v.volumes) assert.ok(listed.includes(f.path.replace('[LocalDS_0] volumes/', '')), `${f.path} is on the datastore`);
   });

@@ -14,9 +14,10 @@ import type { VCenterConfig } from './config.ts';
 import { dsPath } from './ds_util.ts';
 import { PORTGROUP_PREFIX, vlanOf, type VMwareDVSPortSetting } from './network.ts';
 import { VSphereSession } from './session.ts';
+import { baseFileName, diskCapacityKb, diskRole, isDisk, volumeIdOf, type DiskRole } from './vm_util.ts';
 import { isFault } from './vim/client.ts';
 import { get, listObjects } from './vim/props.ts';
-import type { FileInfo, HostDatastoreBrowserSearchResults, MoRef, OptionValue, VirtualDevice, VirtualMachinePowerState } from './vim/types.ts';
+import type { FileInfo, HostDatastoreBrowserSearchResults, MoRef, OptionValue, VirtualDevice, VirtualDisk, VirtualMachinePowerState } from './vim/types.ts';
 import { sameRef } from './vim/types.ts';
 import { asArray } from './vim/xml.ts';
 
@@ -33,12 +34,17 @@ export interface ClusterReport {
 }
 export interface PortgroupReport { name: string; moref: string; networkId: string; vlanId: number | null }
 export interface SwitchReport { name: string; moref: string; uuid: string; configured: boolean; members: string[]; portgroups: PortgroupReport[] }
-export interface DiskReport { key: number; file: string; capacityBytes: number }
+/** role and volumeId as the compute driver tells its disks apart (by file name, vm_util.diskRole). */
+export interface DiskReport { key: number; file: string; capacityBytes: number; role: DiskRole; volumeId: string | null }
 export interface NicReport { key: number; type: string; macAddress: string; portGroup: string }
 export interface VmReport {
   name: string; uuid: string; moref: string; displayName: string; powerState: string; host: string; cluster: string;
   numCpu: number; memoryMb: number; disks: DiskReport[]; nics: NicReport[];
 }
+/**
+ * capacityBytes: as the datastore browser reports it, else (vcsim reports none) the capacity of the
+ * disk device when the file is attached to a VM; null when neither knows it.
+ */
 export interface VolumeFileReport { path: string; datastore: string; volumeId: string | null; capacityBytes: number | null; fileSize: number | null; attachedTo: string | null }
 export interface VCenterReport {
   name: string; url: string;
@@ -156,9 +162,10 @@ export async function readVcenter(s: VSphereSession): Promise<VCenterReport> {
       powerState: String(p['runtime.powerState'] ?? ''), host: hostName(p['runtime.host']),
       cluster: inv.clusterOfHost(p['runtime.host'])?.name ?? '',
       numCpu: Number(p['config.hardware.numCPU'] ?? 0), memoryMb: Number(p['config.hardware.memoryMB'] ?? 0),
-      disks: devices.filter((d) => d._type === 'VirtualDisk').map((d) => ({
+      disks: devices.filter(isDisk).map((d) => ({
         key: Number(d.key), file: String((d.backing as { fileName?: string } | undefined)?.fileName ?? ''),
         capacityBytes: d.capacityInBytes !== undefined ? Number(d.capacityInBytes) : Number(d.capacityInKB ?? 0) * 1024,
+        role: diskRole(String(p['config.instanceUuid'] ?? p.name), d), volumeId: volumeIdOf(d),
       })),
       nics: devices.filter((d) => d.macAddress !== undefined || /Ethernet|E1000|Vmxnet|Pcnet|Sriov/i.test(d._type)).map((d) => {
         const b = d.backing as { _type?: string; port?: { portgroupKey?: string }; deviceName?: string; opaqueNetworkId?: string } | undefined;
@@ -169,15 +176,16 @@ export async function readVcenter(s: VSphereSession): Promise<VCenterReport> {
     });
   }
 
-  report.volumes = await volumeFiles(s, vms.map((v) => ({ name: String(v.props.name), disks: asArray(v.props['config.hardware.device']).filter((d) => d._type === 'VirtualDisk') })));
+  report.volumes = await volumeFiles(s, vms.map((v) => ({ name: String(v.props.name), disks: asArray(v.props['config.hardware.device']).filter(isDisk) })));
   return report;
 }
 
 /** The VMDKs under every usable datastore's volumes/ folder, with the VM each is attached to. */
-async function volumeFiles(s: VSphereSession, vms: Array<{ name: string; disks: VirtualDevice[] }>): Promise<VolumeFileReport[]> {
+async function volumeFiles(s: VSphereSession, vms: Array<{ name: string; disks: VirtualDisk[] }>): Promise<VolumeFileReport[]> {
   const c = s.client;
-  const attached = new Map<string, string>();
-  for (const vm of vms) for (const d of vm.disks) attached.set(String((d.backing as { fileName?: string } | undefined)?.fileName ?? ''), vm.name);
+  // By the base of each disk's backing chain: a VM snapshot puts a delta file in front of it.
+  const attached = new Map<string, { vm: string; capacityBytes: number }>();
+  for (const vm of vms) for (const d of vm.disks) attached.set(baseFileName(d), { vm: vm.name, capacityBytes: diskCapacityKb(d) * 1024 });
   const out: VolumeFileReport[] = [];
   for (const ds of s.inventory.datastores) {
     if (!ds.accessible) continue;
@@ -204,9 +212,9 @@ async function volumeFiles(s: VSphereSession, vms: Array<{ name: string; disks: 
       const m = /^volume-(.+)\.vmdk$/.exec(f.path);
       out.push({
         path, datastore: ds.name, volumeId: m ? m[1]! : null,
-        capacityBytes: f.capacityKb !== undefined ? Number(f.capacityKb) * 1024 : null,
+        capacityBytes: f.capacityKb !== undefined ? Number(f.capacityKb) * 1024 : attached.get(path)?.capacityBytes ?? null,
         fileSize: f.fileSize !== undefined ? Number(f.fileSize) : null,
-        attachedTo: attached.get(path) ?? null,
+        attachedTo: attached.get(path)?.vm ?? null,
       });
     }
   }

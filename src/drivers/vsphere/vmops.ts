@@ -398,7 +398,11 @@ export class VSphereComputeDriver implements ComputeDriver {
   async destroy(uuid: string): Promise<void> {
     await this.locked(uuid, async () => {
       const vm = await this.load(uuid);
-      if (!vm) return;
+      if (!vm) {
+        // No VM (never made, or lost by the vCenter): files an interrupted spawn left still go.
+        for (const s of this.sessions) for (const d of s.inventory.datastores) await this.files(s).deleteFile(dsPath(d.name, uuid));
+        return;
+      }
       const ds = (() => { try { return this.vmDatastore(vm); } catch { return null; } })();
       await this.ensureOff(vm);
       // Disks that are not the VM's own (volumes) come off first: Destroy_Task deletes every attached disk.
