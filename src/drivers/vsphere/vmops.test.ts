@@ -428,6 +428,18 @@ describe('VSphereComputeDriver on vcsim', vcsimTestOptions(), () => {
     await assert.rejects(driver.spawn(instance({ flavor: flavor({ extraSpecs: { 'quota:cpu_limit': 'x' } }) }), image), fault('InvalidArgument'));
   });
 
+  it('gives the PerformanceManager figures of its servers (the telemetry hook), none of VMs that are not ours', async () => {
+    const all = await driver.instanceStats();
+    const ours = await driver.listInstances();
+    assert.ok(all.length > 0);
+    assert.deepEqual(all.map((s) => s.uuid).sort(), [...ours].sort());
+    const [one] = await driver.instanceStats([web.uuid]);
+    assert.equal(one?.uuid, web.uuid);
+    assert.ok(Number.isFinite(Date.parse(one!.timestamp)));
+    assert.ok(Object.keys(one!).some((k) => k !== 'uuid' && k !== 'timestamp'), `figures: ${JSON.stringify(one)}`);
+    assert.deepEqual(await driver.instanceStats(['DC0_H0_VM0']), []);
+  });
+
   it('destroys: volumes detached first and kept, no VM and no instance files left; twice is fine', async () => {
     const id = web.uuid;
     const vol = { volumeId: 'v-2', datastore: ds, path: `[${ds}] volumes/volume-v-2.vmdk`, sizeGb: 1 };

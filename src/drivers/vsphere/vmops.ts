@@ -25,6 +25,7 @@ import {
   type DiskSlot, type FlavorHardware,
 } from './vm_util.ts';
 import { detachVif, findNic, freeIfaceIndexes, ifaceOption, validateVif, vifDeviceSpec } from './vif.ts';
+import { VSpherePerf, type VmStats } from './perf.ts';
 import { ensureImageCached, forgetCachedImage, lookupCachedImage, streamOptimizedVmdk, type CachedImage } from './images.ts';
 
 /** The pre-resize root disk's size, for a revert (the copy itself is "[ds] <uuid>/original.vmdk", as Nova's). */
@@ -77,6 +78,7 @@ export class VSphereComputeDriver implements ComputeDriver {
   /** Where each VM was last found (vCenter and moref). */
   private readonly where = new Map<string, { session: VSphereSession; ref: MoRef }>();
   private readonly locks = new Map<string, Promise<unknown>>();
+  private readonly perf = new WeakMap<VSphereSession, VSpherePerf>();
 
   constructor(sessions: VSphereSession[]) {
     if (!sessions.length) throw new Error('VSphereComputeDriver needs at least one vCenter session');
@@ -117,6 +119,24 @@ export class VSphereComputeDriver implements ComputeDriver {
       });
     }));
     return all.flat();
+  }
+
+  /**
+   * The telemetry hook: the latest PerformanceManager sample (CPU, memory, disk, network) of the
+   * given servers, or of every Vistack VM; one QueryPerf per vCenter.
+   */
+  async instanceStats(uuids?: string[]): Promise<VmStats[]> {
+    const vms = await this.ownedVms();
+    const wanted = uuids ? new Set(uuids) : null;
+    const out: VmStats[] = [];
+    for (const s of this.sessions) {
+      const refs = vms.filter((v) => v.session === s && (!wanted || wanted.has(v.uuid))).map((v) => v.ref);
+      if (!refs.length) continue;
+      let perf = this.perf.get(s);
+      if (!perf) { perf = new VSpherePerf(s); this.perf.set(s, perf); }
+      out.push(...await perf.vmStats(refs));
+    }
+    return out;
   }
 
   async getInfo(uuid: string): Promise<InstanceInfo | null> {
