@@ -2,7 +2,7 @@
 // certificate signed by a test CA that the client trusts through a CA file (never by turning
 // verification off). Built by ../shared/tools/vcsim/build.sh into .vcsim-bin/ (CI does it first).
 import { spawn, execFileSync, type ChildProcess } from 'node:child_process';
-import { existsSync, mkdirSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import { randomBytes } from 'node:crypto';
 import { fileURLToPath } from 'node:url';
 import { join } from 'node:path';
@@ -65,18 +65,14 @@ export interface Vcsim {
 const running = new Set<ChildProcess>();
 process.on('exit', () => { for (const c of running) c.kill('SIGKILL'); });
 
-/** Datastore folders vcsim made (it leaves them behind when killed). */
-function simDirs(pid: number): string[] {
-  try { return readdirSync('/tmp').filter((n) => n.startsWith('govcsim-')).map((n) => join('/tmp', n)).filter(() => pid > 0); } catch { return []; }
-}
-
 export async function startVcsim(opts: { args?: string[]; methodDelay?: Record<string, number>; username?: string; password?: string } = {}): Promise<Vcsim> {
   const bin = vcsimBinary();
   if (!bin) throw new Error('vcsim is not built: bash ../shared/tools/vcsim/build.sh .vcsim-bin (or set VISTACK_TEST_VCSIM)');
   const tls = tlsFiles();
   const username = opts.username ?? 'vistack';
   const password = opts.password ?? randomBytes(9).toString('base64url');
-  const before = new Set(simDirs(1));
+  /** The datastore directories of this vcsim (other vcsims may run beside it). */
+  const dirs = new Set<string>();
   let child: ChildProcess;
   let port = 0;
 
@@ -101,7 +97,15 @@ export async function startVcsim(opts: { args?: string[]; methodDelay?: Record<s
   };
   await launch('127.0.0.1:0');
 
-  const cleanup = () => { for (const d of simDirs(1)) if (!before.has(d)) rmSync(d, { recursive: true, force: true }); };
+  const cleanup = () => { for (const d of dirs) rmSync(d, { recursive: true, force: true }); };
+  // A datastore's moref is its directory ("/tmp/govcsim-DC0-LocalDS_0-123@folder-5").
+  const learnDirs = async () => {
+    const out = await sim.govc('find', '-i', '/', '-type', 's');
+    for (const line of out.split('\n')) {
+      const m = /^Datastore:(\/[^@]+)@/.exec(line.trim());
+      if (m && m[1]!.startsWith('/tmp/govcsim-')) dirs.add(m[1]!);
+    }
+  };
   const waitExit = (c: ChildProcess) => new Promise<void>((r) => { if (c.exitCode !== null || c.signalCode !== null) r(); else c.once('exit', () => r()); });
   const sim: Vcsim = {
     get url() { return `https://127.0.0.1:${port}/sdk`; },
@@ -153,5 +157,6 @@ export async function startVcsim(opts: { args?: string[]; methodDelay?: Record<s
     },
     async save(dir: string) { await sim.govc('object.save', '-d', dir); },
   };
+  await learnDirs().catch(() => undefined);
   return sim;
 }
