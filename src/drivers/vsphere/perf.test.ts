@@ -4,42 +4,15 @@
 // figures are checked for presence, units and plausible ranges, not for exact values.
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn, execFile } from 'node:child_process';
-import { existsSync } from 'node:fs';
-import { fileURLToPath } from 'node:url';
-import { once } from 'node:events';
-import { createInterface } from 'node:readline';
-import { promisify } from 'node:util';
 import { VSphereSession } from './session.ts';
+import { startVcsim, vcsimTestOptions, type Vcsim } from './testing.ts';
 import { VSpherePerf, type VmStats } from './perf.ts';
 import type { VCenterConfig } from './config.ts';
 
-// ---- vcsim, one per test file (to be replaced by ./testing.ts once it exists) --------------
-const BIN = fileURLToPath(new URL('../../../.vcsim-bin/', import.meta.url));
-const haveVcsim = existsSync(BIN + 'vcsim') && existsSync(BIN + 'govc');
-const vcsimOptions = { skip: !haveVcsim && !process.env.CI ? 'vcsim is not built (bash ../shared/tools/vcsim/build.sh .vcsim-bin)' : false };
-
-interface Sim { url: string; port: number; govc(...args: string[]): Promise<string>; collect(path: string, prop: string): Promise<any>; stop(): Promise<void> }
-
-async function startSim(flags: string[] = []): Promise<Sim> {
-  const p = spawn(BIN + 'vcsim', ['-l', '127.0.0.1:0', ...flags], { stdio: ['ignore', 'pipe', 'pipe'] });
-  p.stderr.resume();
-  const lines = createInterface({ input: p.stdout });
-  const [line] = (await Promise.race([once(lines, 'line'), once(p, 'exit').then(() => { throw new Error('vcsim exited'); })])) as [string];
-  lines.close();
-  p.stdout.resume();
-  const port = Number(/127\.0\.0\.1:(\d+)/.exec(line)![1]);
-  const env = { ...process.env, GOVC_URL: `https://user:pass@127.0.0.1:${port}/sdk`, GOVC_INSECURE: '1' };
-  const govc = async (...args: string[]) => (await promisify(execFile)(BIN + 'govc', args, { env })).stdout;
-  return {
-    url: `https://127.0.0.1:${port}/sdk`, port, govc,
-    async collect(path, prop) {
-      const out = JSON.parse(await govc('object.collect', '-json', path, prop)) as Array<{ Name: string; Val: unknown }>;
-      return out.find((x) => x.Name === prop)?.Val;
-    },
-    async stop() { if (p.exitCode === null) { p.kill('SIGTERM'); await once(p, 'exit'); } },
-  };
-}
+// ---- vcsim over TLS, trusted through the test CA (./testing.ts) ------------------------------
+const vcsimOptions = vcsimTestOptions();
+type Sim = Vcsim;
+const startSim = (flags: string[] = []): Promise<Sim> => startVcsim({ args: flags });
 
 const FIGURES = ['cpuUsagePct', 'cpuMhz', 'memoryConsumedMb', 'memoryActiveMb', 'diskReadKBps', 'diskWriteKBps', 'netRxKBps', 'netTxKBps'] as const;
 const MODEL_VMS = ['DC0_H0_VM0', 'DC0_H0_VM1', 'DC0_C0_RP0_VM0', 'DC0_C0_RP0_VM1'];
@@ -55,7 +28,7 @@ describe('VSpherePerf on vcsim', vcsimOptions, () => {
   before(async () => {
     sim = await startSim();
     s = new VSphereSession({
-      name: 't', url: sim.url, username: 'user', password: 'pass', insecure: true,
+      name: 't', url: sim.url, username: sim.username, password: sim.password, caFile: sim.caFile, insecure: false,
       folder: 'vistack', imageCacheFolder: 'vistack_image_cache', connections: 8, taskTimeoutMs: 60_000,
     } as VCenterConfig);
     perf = new VSpherePerf(s);

@@ -56,6 +56,8 @@ export interface Vcsim {
   /** For a cloud started against it: VISTACK_DRIVER, VISTACK_VSPHERE_URL (with credentials), VISTACK_VSPHERE_CA_FILE. */
   env: Record<string, string>;
   govc(...args: string[]): Promise<string>;
+  /** One property of an inventory path as govc's object.collect -json shows it (govc's field names). */
+  collect(path: string, prop: string): Promise<any>;
   stop(): Promise<void>;
   kill(): Promise<void>;
   restart(opts?: { load?: string }): Promise<void>;
@@ -133,6 +135,10 @@ export async function startVcsim(opts: { args?: string[]; methodDelay?: Record<s
         p.stderr.on('data', (d) => { err += d; });
         p.on('exit', (code) => (code === 0 ? resolve(out) : reject(new Error(`govc ${args.join(' ')}: ${err.trim() || `exit ${code}`}`))));
       });
+    },
+    async collect(path: string, prop: string) {
+      const out = JSON.parse(await sim.govc('object.collect', '-json', path, prop)) as Array<{ Name: string; Val: unknown }>;
+      return out.find((x) => x.Name === prop)?.Val;
     },
     async stop() {
       const c = child;
