@@ -27,6 +27,17 @@ export interface ComputeNodeInfo {
   availabilityZone?: string;
 }
 
+/** A cluster's cpu_info as Nova's vmwareapi driver reports it: vendors, models and the hosts' summed topology. */
+export function clusterCpuInfo(hosts: Array<{ cpuModel: string; sockets: number; cores: number; threads: number }>): Record<string, unknown> {
+  const sum = (k: 'sockets' | 'cores' | 'threads') => hosts.reduce((a, h) => a + h[k], 0);
+  return {
+    vendor: [...new Set(hosts.map((h) => (h.cpuModel.includes('AMD') ? 'AMD' : 'Intel')))],
+    model: [...new Set(hosts.map((h) => h.cpuModel))],
+    topology: { sockets: sum('sockets'), cores: sum('cores'), threads: sum('threads') },
+    features: [],
+  };
+}
+
 export interface FlavorSpec {
   id: string;
   name: string;

@@ -4,7 +4,7 @@
 // mirror it. Methods are idempotent the way Nova's tasks need after a crash: each step checks
 // the VM's current state and does only what is still missing.
 import {
-  InstanceNotFound, PowerState, VirtDriverError,
+  clusterCpuInfo, InstanceNotFound, PowerState, VirtDriverError,
   type ComputeDriver, type ComputeNodeInfo, type DiskSpec, type FlavorSpec, type ImageSpec, type InstanceInfo,
   type InstanceSpec, type PowerStateCode, type SnapshotResult, type VifSpec,
 } from '../../core/virt.ts';
@@ -78,16 +78,7 @@ export class SimulatorDriver implements ComputeDriver {
         memoryMb: hosts.reduce((a, h) => a + h.memoryMb, 0),
         localGb: Math.floor(capacity / GiB),
         localGbUsed: Math.floor((capacity - free) / GiB),
-        cpuInfo: {
-          vendor: [...new Set(hosts.map((h) => (h.cpuModel.includes('AMD') ? 'AMD' : 'Intel')))],
-          model: [...new Set(hosts.map((h) => h.cpuModel))],
-          topology: {
-            sockets: hosts.reduce((a, h) => a + h.sockets, 0),
-            cores: hosts.reduce((a, h) => a + h.cores, 0),
-            threads: hosts.reduce((a, h) => a + h.threads, 0),
-          },
-          features: [],
-        },
+        cpuInfo: clusterCpuInfo(hosts),
       };
     });
   }

@@ -6,7 +6,7 @@
 // nodes are merged, spawn goes to the vCenter of the node, other calls find the VM by uuid.
 import { Readable } from 'node:stream';
 import {
-  InstanceNotFound, VirtDriverError,
+  InstanceNotFound, VirtDriverError, clusterCpuInfo,
   type ComputeDriver, type ComputeNodeInfo, type DiskSpec, type FlavorSpec, type ImageSpec, type InstanceInfo,
   type InstanceSpec, type SnapshotResult, type VifSpec,
 } from '../../core/virt.ts';
@@ -900,16 +900,7 @@ function nodeInfo(s: VSphereSession, c: ClusterInfo): ComputeNodeInfo {
     memoryMb: hosts.reduce((a, h) => a + Math.floor(h.memoryBytes / 2 ** 20), 0),
     localGb: Math.floor(capacity / GiB),
     localGbUsed: Math.floor((capacity - free) / GiB),
-    cpuInfo: {
-      vendor: [...new Set(hosts.map((h) => (h.cpuModel.includes('AMD') ? 'AMD' : 'Intel')))],
-      model: [...new Set(hosts.map((h) => h.cpuModel))],
-      topology: {
-        sockets: hosts.reduce((a, h) => a + h.sockets, 0),
-        cores: hosts.reduce((a, h) => a + h.cores, 0),
-        threads: hosts.reduce((a, h) => a + h.threads, 0),
-      },
-      features: [],
-    },
+    cpuInfo: clusterCpuInfo(hosts),
   };
 }
 

@@ -70,6 +70,24 @@ const NOT_SENT = new Set(['ECONNREFUSED', 'EHOSTUNREACH', 'ENETUNREACH', 'EAI_AG
 const BROKEN = new Set([...NOT_SENT, 'ECONNRESET', 'EPIPE', 'ETIMEDOUT', 'UND_ERR_SOCKET', 'UND_ERR_CLOSED', 'UND_ERR_HEADERS_TIMEOUT', 'UND_ERR_BODY_TIMEOUT']);
 /** Faults raised before the server did anything: the same request may simply be sent again. */
 const BUSY_FAULTS = new Set(['TaskInProgress', 'ConcurrentAccess']);
+/** Property reads: answered even without a valid session (vcsim), every property then missing. */
+const PROPERTY_READS = new Set(['RetrieveProperties', 'RetrievePropertiesEx', 'ContinueRetrievePropertiesEx']);
+
+/**
+ * Whether a property read came back with properties missing for NotAuthenticated: the session is
+ * gone (vcsim answers so instead of a fault). Read as such, the objects would look empty (a VM
+ * without a power state), so the caller logs in again and repeats the read instead.
+ */
+function missingForSession(rv: unknown): boolean {
+  const list = Array.isArray(rv) ? rv : (rv as { objects?: unknown } | undefined)?.objects;
+  for (const oc of Array.isArray(list) ? list : list ? [list] : []) {
+    const missing = (oc as { missingSet?: unknown })?.missingSet;
+    for (const m of Array.isArray(missing) ? missing : missing ? [missing] : []) {
+      if ((m as { fault?: { fault?: { _type?: string } } })?.fault?.fault?._type === 'NotAuthenticated') return true;
+    }
+  }
+  return false;
+}
 
 const SERVICE_INSTANCE = moref('ServiceInstance', 'ServiceInstance');
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
@@ -296,6 +314,10 @@ export class VimClient {
       this.stats.faults++;
       const f = decoded.fault;
       throw new VimFault(f.name, `${method}: ${f.message}`, f.detail, method);
+    }
+    if (PROPERTY_READS.has(method) && missingForSession(decoded.returnval)) {
+      this.stats.faults++;
+      throw new VimFault('NotAuthenticated', `${method}: the properties are missing for NotAuthenticated (the session is gone)`, {}, method);
     }
     return decoded.returnval as T;
   }
