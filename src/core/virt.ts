@@ -159,7 +159,8 @@ export class InstanceNotFound extends Error {
 
 /**
  * Any other backend failure, carrying the vSphere fault name (e.g. 'InvalidPowerState',
- * 'InsufficientResourcesFault', 'NoDiskSpace') so callers can decide what to do.
+ * 'InsufficientResourcesFault', 'NoDiskSpace') so callers can decide what to do. 'HostCommunication'
+ * means the backend could not be reached (the operation may be repeated later); the others are final.
  */
 export class VirtDriverError extends Error {
   readonly fault: string;

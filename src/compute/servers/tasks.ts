@@ -64,8 +64,14 @@ async function releaseNetworks(ctx: Context, uuid: string) {
 
 const errText = (e: unknown) => (e instanceof Error ? e.message : String(e));
 const errDetails = (e: unknown) => (e instanceof Error ? (e.stack ?? e.message) : String(e));
-/** Backend faults and a vanished VM are not worth retrying: they fail the operation at once. */
-const isPermanent = (e: unknown) => e instanceof VirtDriverError || e instanceof InstanceNotFound || e instanceof ImageGone || e instanceof PermanentError;
+/**
+ * A backend that could not be reached (fault HostCommunication: a vCenter restarting, a network
+ * blip) is worth the task engine's retries with backoff, as oslo.vmware repeats such calls; the
+ * driver's operations are idempotent, so the retry picks up where the call was cut off.
+ */
+const unreachable = (e: unknown) => e instanceof VirtDriverError && e.fault === 'HostCommunication';
+/** Other backend faults and a vanished VM are not worth retrying: they fail the operation at once. */
+const isPermanent = (e: unknown) => (e instanceof VirtDriverError && !unreachable(e)) || e instanceof InstanceNotFound || e instanceof ImageGone || e instanceof PermanentError;
 
 /** Puts the instance in ERROR with a fault (Nova's _set_instance_obj_error_state + add_instance_fault_from_exc). */
 async function setError(ctx: Context, uuid: string, code: number, message: string, details: string | null, expect?: (string | null)[]) {
@@ -167,7 +173,7 @@ async function build(ctx: Context, task: TaskRecord) {
         await releaseNetworks(ctx, uuid);
         return;
       }
-      if (!(e instanceof VirtDriverError)) throw e;
+      if (!(e instanceof VirtDriverError) || unreachable(e)) throw e;
       // Reschedule to another node, as Nova's compute does for build failures.
       try { await ctx.driver.destroy(uuid); } catch { /* the VM may not exist */ }
       tried.push(placed.node!);
