@@ -9,7 +9,12 @@ enableCompileCache(new URL('../.cache/node-compile-cache', import.meta.url).path
 const { startCloud, writeCloudsYaml } = await import('./app.ts');
 
 const t0 = performance.now();
-const cloud = await startCloud();
+// A start that cannot work (bad settings, an unreachable vCenter) says why in one line, no stack.
+const cloud = await startCloud().catch((e: unknown) => {
+  console.error(`Vistack could not start: ${e instanceof Error ? e.message : String(e)}`);
+  if (process.env.VISTACK_LOG_LEVEL === 'debug') console.error(e);
+  process.exit(1);
+});
 const clouds = writeCloudsYaml(cloud);
 const ms = Math.round(performance.now() - t0);
 console.log(`Vistack is ready in ${ms} ms (${cloud.ctx.driver.name} driver, ${cloud.ctx.db.dialect} database)
