@@ -44,6 +44,9 @@ step() { STEP=$*; STEPS=$((STEPS + 1)); echo; echo "==> [$STEPS] $*"; }
 admin() { echo "+ openstack $*" >&2; openstack --os-cloud "$ADMIN_CLOUD" "$@"; }
 member() { echo "+ openstack (as $USERNAME) $*" >&2; openstack --os-cloud heat-member "$@"; }
 fail() { echo "ERROR: $*" >&2; exit 1; }
+# has PATTERN: grep that reads all its input: `cmd | grep -q` under pipefail fails at random when
+# grep exits before cmd has written everything (SIGPIPE, exit 141).
+has() { grep "$@" >/dev/null; }
 
 BASE_URL=$(python3 - "$OS_CLIENT_CONFIG_FILE" "$ADMIN_CLOUD" "$WORK/clouds.yaml" "$PROJECT" "$USERNAME" "$PASSWORD" <<'EOF'
 import sys, yaml
@@ -171,16 +174,16 @@ member stack create -t "$WORK/three-tier.yaml" --parameter image="$IMAGE" --para
   --parameter public_net="$PUBLIC" --timeout $((TIMEOUT / 60)) --wait "$STACK" -f value -c stack_status
 [ "$(member stack show "$STACK" -f value -c stack_status)" = CREATE_COMPLETE ] || fail "stack is not CREATE_COMPLETE"
 check servers=3 volumes=2 networks=1 routers=1 fips=1 metadata=release:v1
-member stack output show "$STACK" web_names -f value -c output_value | grep -q "$STACK-web-1" || fail "web_names output lacks $STACK-web-1"
-member stack output show "$STACK" db_address -f value -c output_value | grep -q "10.60.0.10" || fail "db_address is not 10.60.0.10"
+member stack output show "$STACK" web_names -f value -c output_value | has "$STACK-web-1" || fail "web_names output lacks $STACK-web-1"
+member stack output show "$STACK" db_address -f value -c output_value | has "10.60.0.10" || fail "db_address is not 10.60.0.10"
 FIP=$(member stack output show "$STACK" db_floating_ip -f value -c output_value)
-member server show "$STACK-db" -f value -c addresses | grep -q "$FIP" || fail "db server does not show $FIP"
+member server show "$STACK-db" -f value -c addresses | has "$FIP" || fail "db server does not show $FIP"
 [ "$(member stack resource list "$STACK" -f value -c resource_status | sort -u)" = CREATE_COMPLETE ] || fail "not every resource is CREATE_COMPLETE"
 [ "$(member stack resource list -n 2 "$STACK" -f value -c resource_name | grep -c '^server$')" -eq 2 ] || fail "nested resources: expected 2 web servers"
 WEB0=$(member server show "$STACK-web-0" -f value -c id)
 DB=$(member server show "$STACK-db" -f value -c id)
 NET_ID=$(member stack resource show "$STACK" net -f value -c physical_resource_id)
-member network show "$NET_ID" -f value -c name | grep -qx "$STACK-net" || fail "resource net is not network $STACK-net"
+member network show "$NET_ID" -f value -c name | has -x "$STACK-net" || fail "resource net is not network $STACK-net"
 
 step "stack update: scale the web tier out to 3 and roll release v2 into the servers' metadata"
 member stack update --existing --parameter web_count=3 --parameter release=v2 --wait "$STACK" -f value -c stack_status
@@ -188,8 +191,8 @@ member stack update --existing --parameter web_count=3 --parameter release=v2 --
 check servers=4 volumes=3 networks=1 routers=1 fips=1 metadata=release:v2
 [ "$(member server show "$STACK-web-0" -f value -c id)" = "$WEB0" ] || fail "web-0 was replaced, not updated in place"
 [ "$(member server show "$STACK-db" -f value -c id)" = "$DB" ] || fail "the db server was replaced, not updated in place"
-member stack output show "$STACK" web_names -f value -c output_value | grep -q "$STACK-web-2" || fail "web_names output lacks $STACK-web-2"
-member stack event list "$STACK" -f value | grep -q "UPDATE_COMPLETE" || fail "no UPDATE_COMPLETE event"
+member stack output show "$STACK" web_names -f value -c output_value | has "$STACK-web-2" || fail "web_names output lacks $STACK-web-2"
+member stack event list "$STACK" -f value | has "UPDATE_COMPLETE" || fail "no UPDATE_COMPLETE event"
 
 step "stack delete: every server, volume, port group and floating IP goes"
 member stack delete --yes --wait "$STACK"

@@ -15,6 +15,9 @@
 #                          endpoint /simulator/inventory) or vsphere (checked through the vCenter
 #                          with `vistack vsphere-inventory`, which needs the cloud's
 #                          VISTACK_VSPHERE_URL/VISTACK_VSPHERE_CA_FILE or VISTACK_VSPHERE_CONFIG)
+#   SCENARIO_UNREPORTED_SIZES  "accept": a detached volume VMDK whose capacity the backend does not
+#                          report (vcsim keeps none) passes its size check with a warning; by
+#                          default such a check fails. Reported sizes must match either way.
 # Everything is created under unique names and deleted again; exits non-zero at the first
 # failed step, naming it.
 set -euo pipefail
@@ -53,6 +56,9 @@ step() { STEP=$*; STEPS=$((STEPS + 1)); echo; echo "==> [$STEPS] $*"; }
 admin() { echo "+ openstack $*" >&2; openstack --os-cloud "$ADMIN_CLOUD" "$@"; }
 member() { echo "+ openstack (as $USERNAME) $*" >&2; openstack --os-cloud netvol-member "$@"; }
 fail() { echo "ERROR: $*" >&2; exit 1; }
+# has PATTERN: grep that reads all its input: `cmd | grep -q` under pipefail fails at random when
+# grep exits before cmd has written everything (SIGPIPE, exit 141).
+has() { grep "$@" >/dev/null; }
 
 # wait_for KIND NAME STATUS: polls `<kind> show -c status` until STATUS (error states fail).
 wait_for() {
@@ -122,7 +128,7 @@ if check == 'vm':                   # vm VM_UUID absent | vm VM_UUID POWER CPUS 
         out(False, 'VM %s absent' % uuid)
     roots = [gib(d['capacityKB']) for d in vm['disks'] if d['kind'] == 'root']
     got = (vm['name'], vm['powerState'], str(vm['numCpu']), str(vm['memoryMB']), ','.join(roots) or 'none', vm['nodename'])
-    out(got == (uuid, power, cpus, mem, root, node), 'VM %s: name %s, %s, %s vCPU, %s MB, root disk %s GiB, node %s' % ((uuid,) + got))
+    out(got == (uuid, power, cpus, mem, root, node), 'VM %s: name %s, %s, %s vCPU, %s MB, root disk (GiB) %s, node %s' % ((uuid,) + got))
 if check == 'nics':                 # nics VM_UUID NETWORK_ID MAC...: exactly these MACs, each on the network's port group
     uuid, net, *macs = args
     vm = vm_of(uuid)
@@ -133,7 +139,10 @@ if check == 'volume-file':          # volume-file VOLUME_ID SIZE_GB|absent: exac
     vol, want = args
     fs = [f for f in inv['files'] if f['path'].endswith('/volume-%s.vmdk' % vol)]
     got = 'absent' if not fs else ' '.join(gib(f['capacityKb']) for f in fs)
-    out(got == want, 'volume %s VMDK: %s' % (vol, '; '.join('%s %s GiB' % (f['path'], gib(f['capacityKb'])) for f in fs) or 'absent'))
+    msg = 'volume %s VMDK: %s' % (vol, '; '.join('%s %s GiB' % (f['path'], gib(f['capacityKb'])) for f in fs) or 'absent')
+    if got == 'unknown' and want != 'absent' and bi.unreported_size_accepted():
+        out(True, msg + ' (capacity NOT CHECKED: the backend does not report it; SCENARIO_UNREPORTED_SIZES=accept)')
+    out(got == want, msg)
 if check == 'disk':                 # disk VM_UUID VOLUME_ID SIZE_GB|detached: the volume is one disk of the VM, of that size
     uuid, vol, want = args
     vm = vm_of(uuid)
@@ -192,8 +201,8 @@ step "router $ROUTER with a gateway on $PUBLIC and an interface on $SUBNET"
 member router create "$ROUTER" -f value -c id
 member router set --external-gateway "$PUBLIC" "$ROUTER"
 member router add subnet "$ROUTER" "$SUBNET"
-member router show "$ROUTER" -f json -c external_gateway_info | grep -q "$PUBLIC_ID" || fail "router has no gateway on $PUBLIC"
-member port list --router "$ROUTER" -f value -c fixed_ips | grep -q "10.20.0.1'" || fail "no router interface at 10.20.0.1"
+member router show "$ROUTER" -f json -c external_gateway_info | has "$PUBLIC_ID" || fail "router has no gateway on $PUBLIC"
+member port list --router "$ROUTER" -f value -c fixed_ips | has "10.20.0.1'" || fail "no router interface at 10.20.0.1"
 
 step "security group $SG with SSH and ICMP rules"
 member security group create "$SG" -f value -c id
@@ -205,9 +214,9 @@ step "two servers on $NET with $SG"
 member server create --flavor "$FLAVOR" --image "$IMAGE" --network "$NET" --security-group "$SG" --wait "$VM1" -f value -c id
 member server create --flavor "$FLAVOR" --image "$IMAGE" --nic net-id="$NET_ID",v4-fixed-ip=10.20.0.50 --security-group "$SG" --wait "$VM2" -f value -c id
 VM1_ID=$(member server show -f value -c id "$VM1"); VM2_ID=$(member server show -f value -c id "$VM2")
-member server show -f value -c addresses "$VM2" | grep -q "10.20.0.50" || fail "$VM2 does not show 10.20.0.50"
-member server show -f value -c addresses "$VM1" | grep -q "10.20.0." || fail "$VM1 has no address on $NET"
-member server show -f value -c security_groups "$VM1" | grep -q "$SG" || fail "$VM1 is not in $SG"
+member server show -f value -c addresses "$VM2" | has "10.20.0.50" || fail "$VM2 does not show 10.20.0.50"
+member server show -f value -c addresses "$VM1" | has "10.20.0." || fail "$VM1 has no address on $NET"
+member server show -f value -c security_groups "$VM1" | has "$SG" || fail "$VM1 is not in $SG"
 for vm in "$VM1_ID" "$VM2_ID"; do
   sim vm "$vm" poweredOn 1 512 1 "$(node_of "$vm")"
   # shellcheck disable=SC2046 # one argument per MAC
@@ -218,7 +227,7 @@ step "a floating IP from $PUBLIC on $VM1"
 FIP=$(member floating ip create "$PUBLIC" -f value -c floating_ip_address)
 member server add floating ip "$VM1" "$FIP"
 deadline=$((SECONDS + TIMEOUT))
-until member server show -f value -c addresses "$VM1" | grep -q "$FIP"; do
+until member server show -f value -c addresses "$VM1" | has "$FIP"; do
   [ $SECONDS -ge $deadline ] && fail "$VM1 does not show floating IP $FIP"; sleep 1
 done
 echo "$VM1 shows $FIP"
@@ -232,7 +241,7 @@ step "attach it to $VM1, then detach it"
 member server add volume "$VM1" "$VOLUME"
 wait_for volume "$VOLUME" in-use
 sim disk "$VM1_ID" "$VOL_ID" 20
-member server volume list "$VM1" -f value -c 'Volume ID' | grep -qx "$VOL_ID" || fail "attachment not listed on $VM1"
+member server volume list "$VM1" -f value -c 'Volume ID' | has -x "$VOL_ID" || fail "attachment not listed on $VM1"
 member server remove volume "$VM1" "$VOLUME"
 wait_for volume "$VOLUME" available
 sim disk "$VM1_ID" "$VOL_ID" detached

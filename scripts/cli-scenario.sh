@@ -43,6 +43,9 @@ step() { STEP=$*; STEPS=$((STEPS + 1)); echo; echo "==> [$STEPS] $*"; }
 admin() { echo "+ openstack $*" >&2; openstack --os-cloud "$ADMIN_CLOUD" "$@"; }
 member() { echo "+ openstack (as $USERNAME) $*" >&2; openstack --os-cloud scenario-member "$@"; }
 fail() { echo "ERROR: $*" >&2; exit 1; }
+# has PATTERN: grep that reads all its input: `cmd | grep -q` under pipefail fails at random when
+# grep exits before cmd has written everything (SIGPIPE, exit 141).
+has() { grep "$@" >/dev/null; }
 
 # wait_status SERVER STATUS: polls `server show` (stop/start have no --wait in this CLI).
 wait_status() {
@@ -104,7 +107,7 @@ step "admin creates project $PROJECT and user $USERNAME with the member role"
 admin project create --domain Default --description "CLI scenario" "$PROJECT" -f value -c id
 admin user create --domain Default --project "$PROJECT" --password "$PASSWORD" "$USERNAME" -f value -c id
 admin role add --project "$PROJECT" --user "$USERNAME" member
-admin role assignment list --project "$PROJECT" --user "$USERNAME" --names -f value -c Role | grep -qx member \
+admin role assignment list --project "$PROJECT" --user "$USERNAME" --names -f value -c Role | has -x member \
   || fail "the member role assignment is not listed"
 
 step "the member issues a token scoped to the project"
