@@ -57,6 +57,7 @@ export async function startCloud(overrides: Partial<Config> = {}, env: NodeJS.Pr
     config, db, tasks, driver, policy, log,
     networkDriver: drivers.network,
     volumeDriver: drivers.volume,
+    vcenters: drivers.sessions ?? [],
     tokens: { validate: async () => { throw new Error('identity module not initialised'); } },
     services: {},
     catalog: MODULES.flatMap((m) => m.catalog ?? []),

@@ -9,6 +9,7 @@ import type { TaskEngine } from './tasks.ts';
 import type { Enforcer } from './policy.ts';
 import type { TokenValidator } from './auth.ts';
 import type { ComputeDriver, NetworkDriver, VolumeDriver } from './virt.ts';
+import type { VSphereSession } from '../drivers/vsphere/session.ts';
 
 export interface Logger {
   info(msg: string, extra?: unknown): void;
@@ -44,6 +45,8 @@ export interface Context {
   networkDriver: NetworkDriver;
   /** Cinder's backend (VMDKs on datastores). */
   volumeDriver: VolumeDriver;
+  /** The vsphere driver's vCenter sessions (Glance's datastore store uses them); none on the simulator. */
+  vcenters: VSphereSession[];
   policy: Enforcer;
   /** Set by the identity module in init(). */
   tokens: TokenValidator;

@@ -9,7 +9,7 @@ export interface Drivers {
   compute: ComputeDriver;
   network: NetworkDriver;
   volume: VolumeDriver;
-  /** The vCenter sessions of the vsphere driver (Glance's datastore store, admin commands). */
+  /** The vCenter sessions of the vsphere driver (Glance's datastore store). */
   sessions?: VSphereSession[];
 }
 

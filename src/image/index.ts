@@ -13,7 +13,6 @@ import { seedImages } from './seed.ts';
 import { ImageService, ImportFailed } from './service.ts';
 import { FileStore, StagingArea, type Store } from './store.ts';
 import { DatastoreStore, RoutedStore } from './datastore_store.ts';
-import type { VSphereSession } from '../drivers/vsphere/session.ts';
 
 const services = new WeakMap<Context, ImageService>();
 
@@ -43,19 +42,13 @@ function sizeCap(): number | undefined {
   return v && /^\d+$/.test(v) ? Number(v) : undefined;
 }
 
-/** The vCenter sessions of the vsphere compute driver (the simulator has none). */
-function sessionsOf(ctx: Context): VSphereSession[] {
-  const d = ctx.driver as unknown as { sessions?: VSphereSession[] };
-  return Array.isArray(d.sessions) ? d.sessions : [];
-}
-
 /**
  * The store new images go to (VISTACK_IMAGE_STORE: "file", the default, or "vsphere"). Existing
  * data is read and deleted by its location's scheme, so switching stores keeps old images.
  */
 function createStore(ctx: Context, files: FileStore): Store {
   const kind = process.env.VISTACK_IMAGE_STORE || 'file';
-  const sessions = sessionsOf(ctx);
+  const sessions = ctx.vcenters;
   const datastores = sessions.length ? new DatastoreStore(sessions) : null;
   switch (kind) {
     case 'file':

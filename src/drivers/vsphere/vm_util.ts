@@ -135,15 +135,6 @@ export function allocationInfo(a: Allocation | undefined): ResourceAllocationInf
   };
 }
 
-/** A read-back ResourceAllocationInfo as an Allocation (to compare, or to keep in a resize note). */
-export function allocationOf(info: ResourceAllocationInfo | undefined): Allocation {
-  const level = (info?.shares?.level ?? 'normal') as SharesLevel;
-  return {
-    limit: Number(info?.limit ?? -1), reservation: Number(info?.reservation ?? 0),
-    shares: level === 'custom' ? { level, shares: Number(info?.shares?.shares ?? 0) } : { level },
-  };
-}
-
 // ---- extraConfig and annotation --------------------------------------------------------------
 
 export const optionValue = (key: string, value: string): OptionValue => ({ _type: 'OptionValue', key, value: xsdString(value) });

@@ -143,9 +143,10 @@ export class VSphereVolumeDriver implements VolumeDriver {
       await this.copy(session, cached.path, tmp, type, spec.adapterType);
       if (want > cached.capacityKb) await this.extendDetached(session, ds, tmp, want, spec.vmdkType === 'eagerZeroedThick');
     } else if (src) {
-      const kb = await this.capacityKb(src);
+      const user = await this.attachedTo(src.session, src.path);
+      const kb = await this.capacityKb(src, user);
       if (kb && kb > want) throw new VirtDriverError('InvalidArgument', `The source is larger than ${spec.sizeGb} GiB`);
-      await this.copySource(src, tmp, type, spec.adapterType);
+      await this.copySource(src, user, tmp, type, spec.adapterType);
       if (!kb || want > kb) await this.extendDetached(session, ds, tmp, want, spec.vmdkType === 'eagerZeroedThick');
     } else {
       await files.createDisk(tmp, want, type, diskAdapter(spec.adapterType) as 'lsiLogic');
@@ -185,8 +186,7 @@ export class VSphereVolumeDriver implements VolumeDriver {
   }
 
   /** A copy of a volume or snapshot; an attached disk is copied from a VM snapshot's frozen base, as Cinder does. */
-  private async copySource(src: Where, to: string, type: DiskType, adapter: string): Promise<void> {
-    const user = await this.attachedTo(src.session, src.path);
+  private async copySource(src: Where, user: AttachedDisk | null, to: string, type: DiskType, adapter: string): Promise<void> {
     if (!user) return this.copy(src.session, src.path, to, type, adapter);
     const c = src.session.client;
     const snap = await c.runTask<MoRef>('CreateSnapshot_Task', user.vm, {
@@ -227,7 +227,7 @@ export class VSphereVolumeDriver implements VolumeDriver {
       });
       return;
     }
-    const kb = await this.capacityKb(w);
+    const kb = await this.capacityKb(w, null);
     if (kb && kb >= want) return;
     await this.extendDetached(w.session, w.ds, w.path, want, false);
   }
@@ -313,7 +313,7 @@ export class VSphereVolumeDriver implements VolumeDriver {
     const final = dsPath(src.ds.name, `${FOLDER}/${name}.vmdk`);
     const tmp = dsPath(src.ds.name, `${FOLDER}/tmp-${name}.vmdk`);
     await files.deleteDisk(tmp);
-    await this.copySource(src, tmp, 'thin', 'lsiLogic');
+    await this.copySource(src, await this.attachedTo(src.session, src.path), tmp, 'thin', 'lsiLogic');
     try {
       await files.moveDisk(tmp, final);
     } catch (e) {
@@ -330,7 +330,7 @@ export class VSphereVolumeDriver implements VolumeDriver {
   async openVolume(loc: VolumeLocation, sizeGb?: number): Promise<{ diskFormat: string; stream: Readable }> {
     const w = await this.need(loc);
     const files = this.files(w.session);
-    const capacityKb = (await this.capacityKb(w)) || (sizeGb ?? 0) * KB_PER_GB;
+    const capacityKb = (await this.capacityKb(w, await this.attachedTo(w.session, w.path))) || (sizeGb ?? 0) * KB_PER_GB;
     if (!capacityKb) throw new VirtDriverError('InvalidState', `The size of disk ${w.path} is not known`);
     let dl;
     try { dl = await files.download(w.path.replace(/\.vmdk$/, '-flat.vmdk')); } catch (e) {
@@ -345,9 +345,8 @@ export class VSphereVolumeDriver implements VolumeDriver {
     return { diskFormat: 'vmdk', stream: Readable.from(vmdk()) };
   }
 
-  /** The disk's capacity: from a VM it is attached to, else the datastore browser (vcsim reports none), else 0 (unknown). */
-  private async capacityKb(w: Where): Promise<number> {
-    const user = await this.attachedTo(w.session, w.path);
+  /** The disk's capacity: from the VM it is attached to (`user`), else the datastore browser (vcsim reports none), else 0 (unknown). */
+  private async capacityKb(w: Where, user: AttachedDisk | null): Promise<number> {
     if (user) return diskCapacityKb(user.device);
     const { path } = parseDsPath(w.path);
     const folder = path.slice(0, path.lastIndexOf('/'));
