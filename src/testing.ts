@@ -7,6 +7,9 @@ import { startCloud, type Cloud } from './app.ts';
 import type { Config } from './core/config.ts';
 import { resetPostgres } from './core/db/testing.ts';
 
+/** Test clouds of this process open on the shared PostgreSQL test database. */
+let openOnPostgres = 0;
+
 export interface TestCloud extends Cloud {
   url: string; // base URL, e.g. http://127.0.0.1:40123
 }
@@ -22,16 +25,26 @@ export async function startTestCloud(overrides: Partial<Config> = {},
   const pgUrl = process.env.VISTACK_TEST_DATABASE_URL;
   // A given dataDir means a restart of an earlier cloud, unless the caller says it is new.
   const fresh = opts.freshDatabase ?? !overrides.dataDir;
-  if (pgUrl && !overrides.databaseUrl && fresh) await resetPostgres(pgUrl);
+  if (pgUrl && !overrides.databaseUrl && fresh) {
+    // Every test cloud on PostgreSQL shares the one test database: a reset under an open cloud
+    // would hand that cloud's workers the new cloud's tasks, a flaky failure far from its cause.
+    if (openOnPostgres > 0) throw new Error('startTestCloud: another test cloud is still open on VISTACK_TEST_DATABASE_URL; close it first');
+    await resetPostgres(pgUrl);
+  }
   const cloud = await startCloud({
     port: 0, logLevel: 'error', simLatencyMs: 0,
     ...(pgUrl ? { databaseUrl: pgUrl } : {}),
     ...overrides, dataDir,
   }, { ...process.env, VISTACK_PUBLIC_URL: '', ...opts.env });
   const close = cloud.close.bind(cloud);
+  const onPostgres = Boolean(pgUrl && !overrides.databaseUrl);
+  if (onPostgres) openOnPostgres++;
+  let closed = false;
   return Object.assign(cloud, {
     url: cloud.config.publicUrl,
     async close() {
+      if (onPostgres && !closed) openOnPostgres--;
+      closed = true;
       await close();
       if (!overrides.dataDir) rmSync(dataDir, { recursive: true, force: true });
     },

@@ -21,7 +21,7 @@ import {
 } from './volumes.ts';
 import {
   initializeConnection, invalidVolume, legacyAttach, legacyBeginDetaching, legacyDetach, legacyReserve, legacyRollDetaching,
-  legacyUnreserve, lockVolume, forceDetach,
+  legacyUnreserve, lockVolume, lockFoundVolume, forceDetach,
 } from './attachments.ts';
 
 export const TASK_UPLOAD = 'cinder.volume.upload_image';
@@ -63,7 +63,7 @@ const HANDLERS: Record<string, Handler> = {
     const newSize = validateInteger(need(a, 'new_size', 'os-extend'), 'new_size', 1);
     ctx.policy.authorize('volume:extend', req.auth!, volumeTarget(v0));
     await ctx.db.tx(async (t) => {
-      const v = (await lockVolume(t, v0.id))!;
+      const v = await lockFoundVolume(t, v0.id);
       // Extending an attached volume needs microversion 3.42, above this API's maximum.
       if (v.status !== 'available') throw invalidVolume(`Volume ${v.id} status must be 'available' to extend, currently ${v.status}.`);
       if (newSize <= v.size) throw invalidInput(`New size for extend must be greater than current size. (current: ${v.size}, extended: ${newSize}).`);
@@ -204,7 +204,7 @@ const HANDLERS: Record<string, Handler> = {
     let v: VolumeRow;
     try {
       v = await ctx.db.tx(async (t) => {
-        const cur = (await lockVolume(t, v0.id))!;
+        const cur = await lockFoundVolume(t, v0.id);
         if (!okStatus(cur.status)) throw invalidVolume(`Volume ${cur.id} status must be available or in-use, but current status is: ${cur.status}.`);
         await updateVolume(t, cur.id, { status: 'uploading', previous_status: cur.status });
         await ctx.tasks.enqueue(t, TASK_UPLOAD, { volumeId: cur.id, imageId: image.id, diskFormat, containerFormat, requestId: req.id }, { resourceId: cur.id });
@@ -232,7 +232,7 @@ const HANDLERS: Record<string, Handler> = {
     const m = validateMetadata(need(a, 'metadata', 'os-set_image_metadata'));
     ctx.policy.authorize('volume_extension:volume_image_metadata:set', req.auth!, volumeTarget(v));
     const next = await ctx.db.tx(async (t) => {
-      const cur = (await lockVolume(t, v.id))!;
+      const cur = await lockFoundVolume(t, v.id);
       const merged = { ...cur.image_metadata, ...m };
       await updateVolume(t, v.id, { image_metadata: merged });
       return merged;
@@ -246,7 +246,7 @@ const HANDLERS: Record<string, Handler> = {
     if (typeof key !== 'string' || !key.length || key.length > 255) throw badRequest('Invalid input for field/attribute key. Value must be a string of 1 to 255 characters.');
     ctx.policy.authorize('volume_extension:volume_image_metadata:remove', req.auth!, volumeTarget(v));
     await ctx.db.tx(async (t) => {
-      const cur = (await lockVolume(t, v.id))!;
+      const cur = await lockFoundVolume(t, v.id);
       if (!(key in cur.image_metadata)) throw new ApiError(404, `Glance metadata for volume ${v.id} with key ${key} could not be found.`);
       const next = { ...cur.image_metadata };
       delete next[key];
@@ -268,7 +268,7 @@ const HANDLERS: Record<string, Handler> = {
     if (policy !== 'never' && policy !== 'on-demand') throw invalidInput(`Migration policy must be 'never' or 'on-demand', got ${policy}.`);
     ctx.policy.authorize('volume:retype', req.auth!, volumeTarget(v0));
     await ctx.db.tx(async (t) => {
-      const v = (await lockVolume(t, v0.id))!;
+      const v = await lockFoundVolume(t, v0.id);
       if (v.status !== 'available' && v.status !== 'in-use') throw invalidVolume(`Volume ${v.id} status must be available or in-use, but current status is: ${v.status}.`);
       const next = await resolveVolumeType(t, req.auth!, ref);
       if (next.id === v.volume_type_id) throw invalidInput('Retype cannot change the volume type to its current one.');
@@ -291,7 +291,7 @@ const HANDLERS: Record<string, Handler> = {
     if (raw !== null && raw !== undefined && !isObj(raw)) throw badRequest(`Invalid input for field/attribute os-unmanage. Value: ${JSON.stringify(raw)}. ${JSON.stringify(raw)} is not of type 'object', 'null'`);
     ctx.policy.authorize('volume_extension:volume_unmanage', req.auth!, volumeTarget(v0));
     await ctx.db.tx(async (t) => {
-      const v = (await lockVolume(t, v0.id))!;
+      const v = await lockFoundVolume(t, v0.id);
       await beginDelete(ctx, t, v, { unmanage: true });
     });
     return accepted(reply);
@@ -337,7 +337,7 @@ const HANDLERS: Record<string, Handler> = {
   async 'os-force_delete'(ctx, req, reply, v0) {
     ctx.policy.authorize('volume_extension:volume_admin_actions:force_delete', req.auth!, volumeTarget(v0));
     await ctx.db.tx(async (t) => {
-      const v = (await lockVolume(t, v0.id))!;
+      const v = await lockFoundVolume(t, v0.id);
       await beginDelete(ctx, t, v, { force: true, cascade: true });
     });
     return accepted(reply);

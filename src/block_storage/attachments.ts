@@ -27,6 +27,13 @@ export async function lockVolume(t: Tx, volumeId: string): Promise<VolumeRow | n
   return getVolume(t, volumeId, t.forUpdate);
 }
 
+/** lockVolume for a volume the caller found before its transaction: gone since then is a 404. */
+export async function lockFoundVolume(t: Tx, volumeId: string): Promise<VolumeRow> {
+  const v = await lockVolume(t, volumeId);
+  if (!v) throw notFoundError('Volume', volumeId);
+  return v;
+}
+
 export async function attachmentRows(t: Tx, volumeId: string): Promise<AttachmentRow[]> {
   return (await t.all('SELECT * FROM cinder_attachments WHERE volume_id = ? ORDER BY created_at, id', [volumeId])).map(toAttachment);
 }
@@ -143,7 +150,7 @@ export async function deleteAttachment(ctx: Context, attachmentId: string): Prom
 /** os-reserve: available → attaching (no attachment yet). */
 export async function legacyReserve(ctx: Context, v0: VolumeRow): Promise<void> {
   await ctx.db.tx(async (t) => {
-    const v = (await lockVolume(t, v0.id))!;
+    const v = await lockFoundVolume(t, v0.id);
     checkReservable(v, await attachmentRows(t, v.id));
     if (v.status === 'available') await updateVolume(t, v.id, { status: 'attaching', attach_status: 'attaching' });
   });
@@ -152,7 +159,7 @@ export async function legacyReserve(ctx: Context, v0: VolumeRow): Promise<void> 
 /** os-unreserve: back from attaching when nothing got attached. */
 export async function legacyUnreserve(ctx: Context, v0: VolumeRow): Promise<void> {
   await ctx.db.tx(async (t) => {
-    const v = (await lockVolume(t, v0.id))!;
+    const v = await lockFoundVolume(t, v0.id);
     if (v.status !== 'attaching') return;
     const atts = await attachmentRows(t, v.id);
     for (const a of atts) if (a.status === 'reserved') await t.run('DELETE FROM cinder_attachments WHERE id = ?', [a.id]);
@@ -164,7 +171,7 @@ export async function legacyUnreserve(ctx: Context, v0: VolumeRow): Promise<void
 /** os-attach: records an attached attachment (instance or host) and makes the volume in-use. */
 export async function legacyAttach(ctx: Context, v0: VolumeRow, o: { instanceId: string | null; hostName: string | null; mountpoint: string; mode: 'rw' | 'ro' }): Promise<string> {
   return ctx.db.tx(async (t) => {
-    const v = (await lockVolume(t, v0.id))!;
+    const v = await lockFoundVolume(t, v0.id);
     const atts = await attachmentRows(t, v.id);
     const mine = atts.find((a) => (o.instanceId ? a.instance_id === o.instanceId : a.host === o.hostName && !a.instance_id));
     const ts = nowIso();
@@ -187,7 +194,7 @@ export async function legacyAttach(ctx: Context, v0: VolumeRow, o: { instanceId:
 /** os-begin_detaching: in-use → detaching. */
 export async function legacyBeginDetaching(ctx: Context, v0: VolumeRow): Promise<void> {
   await ctx.db.tx(async (t) => {
-    const v = (await lockVolume(t, v0.id))!;
+    const v = await lockFoundVolume(t, v0.id);
     if (v.status !== 'in-use' || v.attach_status !== 'attached') {
       throw invalidVolume("Unable to detach volume. Volume status must be 'in-use' and attach_status must be 'attached' to detach.");
     }
@@ -198,7 +205,7 @@ export async function legacyBeginDetaching(ctx: Context, v0: VolumeRow): Promise
 /** os-roll_detaching: detaching → in-use (the detach did not happen). */
 export async function legacyRollDetaching(ctx: Context, v0: VolumeRow): Promise<void> {
   await ctx.db.tx(async (t) => {
-    const v = (await lockVolume(t, v0.id))!;
+    const v = await lockFoundVolume(t, v0.id);
     if (v.status === 'detaching') await updateVolume(t, v.id, { status: 'in-use' });
   });
 }
@@ -206,7 +213,7 @@ export async function legacyRollDetaching(ctx: Context, v0: VolumeRow): Promise<
 /** os-detach: removes the given (or the only) attachment; a detached volume stays as it is. */
 export async function legacyDetach(ctx: Context, v0: VolumeRow, attachmentId: string | null): Promise<void> {
   await ctx.db.tx(async (t) => {
-    const v = (await lockVolume(t, v0.id))!;
+    const v = await lockFoundVolume(t, v0.id);
     const atts = await attachmentRows(t, v.id);
     if (!atts.length) {
       // Cinder's manager answers a detach of a detached volume by making sure it is available.
@@ -231,7 +238,7 @@ export async function legacyDetach(ctx: Context, v0: VolumeRow, attachmentId: st
 /** os-force_detach (admin): the attachment (or every one) goes, whatever the volume's status. */
 export async function forceDetach(ctx: Context, v0: VolumeRow, attachmentId: string | null): Promise<void> {
   await ctx.db.tx(async (t) => {
-    const v = (await lockVolume(t, v0.id))!;
+    const v = await lockFoundVolume(t, v0.id);
     const atts = await attachmentRows(t, v.id);
     if (attachmentId && !atts.some((a) => a.id === attachmentId)) throw new ApiError(404, `VolumeAttachment ${attachmentId} could not be found.`);
     for (const a of atts) if (!attachmentId || a.id === attachmentId) await t.run('DELETE FROM cinder_attachments WHERE id = ?', [a.id]);

@@ -10,7 +10,7 @@ import { fromJson } from '../core/db/index.ts';
 import { ApiError, badRequest } from '../core/errors.ts';
 import { isUuid } from '../core/ids.ts';
 import { cinderTime } from './db.ts';
-import { isAdmin, listRows, looseBool, paginationParams, queryOne, sortParams } from './common.ts';
+import { isAdmin, listRows, looseBool, notFoundError, paginationParams, queryOne, sortParams } from './common.ts';
 import { requireVersion } from './microversion.ts';
 import { deleteAttachment, invalidVolume, reserveAttachment, updateAttachment } from './attachments.ts';
 import { findVolume, getVolume, volumeTarget, type VolumeRow } from './volumes.ts';
@@ -149,7 +149,8 @@ export async function attachmentApiRoutes(app: FastifyInstance, ctx: Context) {
     }
     const r = await findAttachment(ctx, req, req.params.id);
     ctx.policy.authorize('volume:attachment_update', req.auth!, { project_id: r.project_id });
-    const v = (await getVolume(ctx.db, r.volume_id))!;
+    const v = await getVolume(ctx.db, r.volume_id);
+    if (!v) throw notFoundError('Volume', r.volume_id);
     if (v.status.includes('error')) {
       throw new ApiError(409, `Conflict: Volume attachments can not be updated if the volume is in an error state. The Volume ${v.id} currently has a status of: ${v.status} `);
     }

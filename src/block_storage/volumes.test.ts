@@ -7,7 +7,9 @@ import assert from 'node:assert/strict';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import type { FastifyRequest } from 'fastify';
 import { login, startTestCloud } from '../testing.ts';
+import { showVolume } from './volumes.ts';
 import { act, getVolume, makeType, makeVolume, setup, v3, vmdkOf, type Env } from './test_helpers.ts';
 
 const GiB = 1024 ** 3;
@@ -303,6 +305,8 @@ describe('update, metadata, delete', () => {
     const inv = await env.admin.json('GET', '/simulator/inventory');
     assert.ok(!inv.body.files.some((f: any) => f.path.includes(snap.body.snapshot.id)), 'the snapshot VMDK is gone too');
     assert.equal((await env.demo.request('DELETE', v3(env.demo, `/volumes/${v.id}`))).status, 404);
+    // A GET that found the row just before the delete removed it: 404 from the view, not a 500.
+    await assert.rejects(showVolume(env.cloud.ctx, {} as FastifyRequest, v.id), { status: 404, message: `Volume ${v.id} could not be found.` });
   });
 });
 
@@ -310,7 +314,9 @@ describe('restart', () => {
   it('finishes a create interrupted by a restart on the same data directory', async () => {
     const dataDir = mkdtempSync(join(tmpdir(), 'vistack-cinder-restart-'));
     try {
-      let cloud = await startTestCloud({ dataDir }, { freshDatabase: true });
+      // Its own SQLite file: on PostgreSQL it would share (and reset) the open file cloud's database.
+      const own = { dataDir, databaseUrl: `sqlite:${join(dataDir, 'vistack.db')}` };
+      let cloud = await startTestCloud(own, { freshDatabase: true });
       let demo = await login(cloud, 'demo', cloud.config.demoPassword, 'demo');
       // The worker is gone before it gets to the task: the request is answered, the task row written.
       await cloud.ctx.tasks.stop();
@@ -322,7 +328,7 @@ describe('restart', () => {
       assert.equal((await getVolume(demo, id)).status, 'creating');
       await cloud.close();
 
-      cloud = await startTestCloud({ dataDir }, { freshDatabase: false });
+      cloud = await startTestCloud(own, { freshDatabase: false });
       try {
         demo = await login(cloud, 'demo', cloud.config.demoPassword, 'demo');
         await cloud.ctx.tasks.idle();

@@ -170,7 +170,9 @@ export function volumeView(ctx: Context, req: FastifyRequest, v: VolumeRow, atts
 const summaryView = (ctx: Context, req: FastifyRequest, v: VolumeRow) => ({ id: v.id, name: v.name, links: resourceLinks(ctx, req, 'volumes', v.id) });
 
 export async function showVolume(ctx: Context, req: FastifyRequest, id: string, extended = true) {
-  const v = (await getVolume(ctx.db, id))!;
+  // Found by the caller, but a concurrent delete may have removed it since.
+  const v = await getVolume(ctx.db, id);
+  if (!v) throw notFoundError('Volume', id);
   return volumeView(ctx, req, v, (await attachmentsOf(ctx.db, [id])).get(id) ?? [], extended);
 }
 
@@ -633,7 +635,8 @@ export async function volumeRoutes(app: FastifyInstance, ctx: Context) {
   };
   const writeMeta = async (id: string, fn: (m: Record<string, string>) => Record<string, string>) => ctx.db.tx(async (t) => {
     await t.lock(`cinder:volume:${id}`);
-    const cur = (await getVolume(t, id, t.forUpdate))!;
+    const cur = await getVolume(t, id, t.forUpdate);
+    if (!cur) throw notFoundError('Volume', id);
     const next = fn({ ...cur.metadata });
     await updateVolume(t, id, { metadata: next });
     return next;

@@ -71,17 +71,19 @@ test('fixed IP requests: taken → 409 IpAddressAlreadyAllocated, outside or res
   const both = await makePort(env.demo, pair.id, { fixed_ips: [{ subnet_id: pairSubnet.id }, { ip_address: '10.46.0.10' }] });
   assert.deepEqual(both.fixed_ips.map((f: any) => f.ip_address).sort(), ['10.46.0.10', '10.46.0.11']);
 
-  // Updating fixed_ips: keep one, swap the other; the released address is free again.
-  const upd = await env.demo.json('PUT', `${N}/ports/${two.id}`, { port: { fixed_ips: [{ ip_address: '10.41.0.30' }, { ip_address: '10.41.0.32' }] } });
-  assert.equal(upd.status, 200, JSON.stringify(upd.body));
-  assert.deepEqual(upd.body.port.fixed_ips.map((f: any) => f.ip_address).sort(), ['10.41.0.30', '10.41.0.32']);
+  // Updating fixed_ips: keep one, swap the other; the released address is free again. The pool
+  // picks addresses at random, so the new one is one the pick did not take.
   const dropped = two.fixed_ips.find((f: any) => f.ip_address !== '10.41.0.30').ip_address;
+  const swapped = dropped === '10.41.0.32' ? '10.41.0.33' : '10.41.0.32';
+  const upd = await env.demo.json('PUT', `${N}/ports/${two.id}`, { port: { fixed_ips: [{ ip_address: '10.41.0.30' }, { ip_address: swapped }] } });
+  assert.equal(upd.status, 200, JSON.stringify(upd.body));
+  assert.deepEqual(upd.body.port.fixed_ips.map((f: any) => f.ip_address).sort(), ['10.41.0.30', swapped]);
   await makePort(env.demo, net.id, { fixed_ips: [{ ip_address: dropped }] });
   // Taking another port's address in an update is refused and changes nothing.
   const clash = await env.demo.json('PUT', `${N}/ports/${two.id}`, { port: { fixed_ips: [{ ip_address: '10.41.0.20' }] } });
   assertNeutronError(clash, 409, 'IpAddressAlreadyAllocated');
   const after = await env.demo.json('GET', `${N}/ports/${two.id}`);
-  assert.deepEqual(after.body.port.fixed_ips.map((f: any) => f.ip_address).sort(), ['10.41.0.30', '10.41.0.32']);
+  assert.deepEqual(after.body.port.fixed_ips.map((f: any) => f.ip_address).sort(), ['10.41.0.30', swapped]);
 });
 
 test('a port gets one IPv4 address, one DHCPv6-stateful address and its SLAAC address (EUI-64 of its MAC)', async () => {

@@ -7,13 +7,15 @@ import { reconcilerOf } from './index.ts';
 import { act, bootServer, createServer, setup, show, statusOf, type Env } from './test_helpers.ts';
 
 let env: Env;
-// A long interval: the test drives the passes itself.
-before(async () => { env = await setup({ reconcileIntervalMs: 3_600_000 }); });
-after(async () => { await env?.cloud.close(); });
-
 const tick = () => reconcilerOf(env.cloud.ctx).tick();
 
+// Each suite has its own cloud, closed before the next starts: on PostgreSQL they share one
+// database, and a second open cloud's workers would take the first one's tasks.
 describe('reconciler', () => {
+  // A long interval: the test drives the passes itself.
+  before(async () => { env = await setup({ reconcileIntervalMs: 3_600_000 }); });
+  after(async () => { await env?.cloud.close(); });
+
   it('destroys VMs that belong to no live server', async () => {
     const d = env.cloud.ctx.driver;
     const [node] = await d.listNodes();
